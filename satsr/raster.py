@@ -80,10 +80,11 @@ def read_window(
     The window may reach outside the raster: outside pixels are `fill` and invalid. A pixel is valid
     only where every selected band is valid (nodata value, internal mask and alpha all honoured).
     """
-    data = src.read(bands, window=window, boundless=True, fill_value=fill)
-    if not has_mask(src) and _inside(src, window):
+    inside = _inside(src, window)  # a boundless read goes through a VRT: ~20x slower, only when needed
+    data = src.read(bands, window=window, boundless=not inside, fill_value=fill)
+    if not has_mask(src) and inside:
         return data, np.ones(data.shape[1:], dtype=bool)
-    masks = src.read_masks(bands, window=window, boundless=True)
+    masks = src.read_masks(bands, window=window, boundless=not inside)
     return data, np.all(masks > 0, axis=0)
 
 
