@@ -1,0 +1,324 @@
+"""Streaming 4x upscaling of GeoTIFF scenes: windowed read, batched tiles, windowed write, atomic output.
+
+Memory is bounded by one batch of tiles plus a fixed GDAL block cache, whatever the scene size.
+Validity (nodata value, internal mask, alpha band) is carried to the output pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+import torch
+from rasterio.enums import ColorInterp
+from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader, DatasetWriter
+
+from satsr import SCALE, __version__
+from satsr.errors import DataError, SatsrError, UsageError
+from satsr.inference import (
+    TileJob,
+    TileRunner,
+    core_of,
+    fill_invalid,
+    plan_tiles,
+    read_context,
+    tile_count,
+    upscale_mask,
+)  # fmt: skip
+from satsr.progress import Progress, silent
+from satsr.raster import atomic_output, has_mask, open_raster, select_bands, upscaled_profile
+from satsr.tiling import scale_window
+from satsr.weights import LoadedWeights
+
+TILES_TASK = "upscale tiles"  # progress task: tiles done of all tiles
+PIXELS_TASK = "upscale output pixels"  # progress task: output pixels written (for MP/s)
+GDAL_CACHE_MB = 128  # GDAL block cache while writing: fixed, so memory does not grow with the scene
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    """How to upscale; the CLI flags map one to one onto these fields."""
+
+    tile: int = 128  # LR pixels per tile side (a multiple of 64 keeps the 256 px output blocks whole)
+    overlap: int | None = None  # LR context margin on each tile side; None = generator receptive radius
+    batch_size: int = 4  # tiles per model call (memory grows with it, not with the scene)
+    bands: tuple[int, ...] | None = None  # 1-based input bands fed to the model; None = all but alpha
+    device: str = "auto"  # auto (cuda when available), cpu or cuda
+    cog: bool = False  # write a Cloud-Optimized GeoTIFF with overviews
+    overwrite: bool = False  # replace an existing output
+
+    def __post_init__(self) -> None:
+        if self.tile < 8:
+            raise UsageError(f"--tile {self.tile}: use at least 8 LR pixels (128 or 256 are good choices)")
+        if self.overlap is not None and self.overlap < 0:
+            raise UsageError(f"--overlap {self.overlap}: must be 0 or more LR pixels")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size {self.batch_size}: must be at least 1")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UsageError(f"--device {self.device}: choose auto, cpu or cuda")
+
+
+@dataclass(frozen=True)
+class UpscaleResult:
+    """What one upscaled scene produced."""
+
+    src: Path  # input scene
+    dst: Path  # output raster (complete, renamed into place)
+    lr_size: tuple[int, int]  # input (width, height) in pixels
+    hr_size: tuple[int, int]  # output (width, height) in pixels
+    tiles: int  # model tiles processed
+    seconds: float  # wall time for the scene
+    output_mp_per_s: float  # output megapixels per second
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """Outcome of upscaling several scenes: one failure does not stop the others."""
+
+    results: list[UpscaleResult]  # scenes written
+    failures: list[tuple[Path, str]]  # (scene, one-line reason) for scenes that failed
+
+
+def upscale_file(
+    src: Path, dst: Path, weights: LoadedWeights, options: UpscaleOptions = UpscaleOptions(),
+    progress: Progress = silent,
+) -> UpscaleResult:  # fmt: skip
+    """Upscale one scene 4x into `dst` (written under a temporary name, renamed when complete).
+
+    The weights' generator is moved to the chosen device. Raises DataError for unusable input,
+    OutputExistsError when `dst` exists without `options.overwrite`.
+    """
+    src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve():
+        raise UsageError(f"{dst}: the output would replace its input; choose another -o")
+    start = time.perf_counter()
+    env = rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=GDAL_CACHE_MB)
+    with env, open_raster(src) as ds:
+        bands = check_scene(ds, weights, options)
+        with atomic_output(dst, options.overwrite) as tmp:
+            if options.cog:
+                tiles = _write_cog(ds, tmp, bands, weights, options, progress)
+            else:
+                tiles = _write_scene(ds, tmp, bands, weights, options, progress)
+        lr_size = (ds.width, ds.height)
+    seconds = time.perf_counter() - start
+    hr_size = (lr_size[0] * SCALE, lr_size[1] * SCALE)
+    mps = hr_size[0] * hr_size[1] / 1e6 / max(seconds, 1e-9)
+    return UpscaleResult(src, dst, lr_size, hr_size, tiles, seconds, mps)
+
+
+def check_scene(ds: DatasetReader, weights: LoadedWeights, options: UpscaleOptions) -> list[int]:
+    """The bands to feed the model, after refusing a scene the weights cannot take."""
+    bands = select_bands(ds, list(options.bands) if options.bands else None)
+    expected, name = weights.generator.spec.bands, weights.path.name
+    if len(bands) != expected:
+        example = ",".join(str(b) for b in range(1, expected + 1))
+        raise DataError(
+            f"{ds.name}: {len(bands)} bands selected {bands} but the weights {name} take {expected}; "
+            f"choose {expected} bands with --bands (e.g. --bands {example})"
+        )
+    dtypes = {ds.dtypes[b - 1] for b in bands}
+    trained = weights.normalisation.dtype
+    if dtypes != {trained}:
+        # no silent rescale: an 11-bit scene in uint16 is not a 16-bit one; only the user knows its range
+        raise DataError(
+            f"{ds.name}: pixels are {'/'.join(sorted(dtypes))} but the weights {name} were trained on "
+            f"{trained} imagery; convert the scene to {trained} (e.g. rio convert --dtype {trained} "
+            f"--scale-ratio ...) or pass --weights trained on {'/'.join(sorted(dtypes))} scenes"
+        )
+    return bands
+
+
+def validity_mode(ds: DatasetReader) -> str:
+    """How invalid pixels are marked in the output: like the input marks them."""
+    if ds.nodata is not None:
+        return "nodata"
+    if ColorInterp.alpha in ds.colorinterp:
+        return "alpha"
+    return "mask" if has_mask(ds) else "none"
+
+
+def _write_scene(
+    ds: DatasetReader, path: Path, bands: list[int], weights: LoadedWeights, options: UpscaleOptions,
+    progress: Progress,
+) -> int:  # fmt: skip
+    """Stream every tile of `ds` through the model into a tiled, compressed GeoTIFF at `path`."""
+    margin = weights.generator.receptive_radius if options.overlap is None else options.overlap
+    mode = validity_mode(ds)
+    profile = upscaled_profile(ds, SCALE, bands)
+    profile["count"] += mode == "alpha"
+    runner = TileRunner(weights.generator, weights.normalisation, resolve_device(options.device))
+    total = tile_count(ds.width, ds.height, options.tile)
+    hr_total, hr_done, done = profile["width"] * profile["height"], 0, 0
+    with rasterio.open(path, "w", **profile) as dst:
+        describe_output(dst, ds, bands, mode, weights)
+        for batch in _batched(plan_tiles(ds.width, ds.height, options.tile, margin), options.batch_size):
+            hr_done += _process_batch(ds, dst, batch, runner, bands, mode)
+            done += len(batch)
+            progress(TILES_TASK, done, total)
+            progress(PIXELS_TASK, hr_done, hr_total)
+    return total
+
+
+def _process_batch(
+    ds: DatasetReader,
+    dst: DatasetWriter,
+    batch: list[TileJob],
+    runner: TileRunner,
+    bands: list[int],
+    mode: str,
+) -> int:
+    """Read, infer and write one batch; tiles with no valid pixel skip the model. Returns HR px written."""
+    reads = [read_context(ds, job.context, bands) for job in batch]
+    todo = [i for i, job in enumerate(batch) if core_of(reads[i][1], job).any()]
+    outputs = runner.run([batch[i] for i in todo], [fill_invalid(*reads[i]) for i in todo]) if todo else []
+    by_index = dict(zip(todo, outputs, strict=True))
+    written = 0
+    for i, job in enumerate(batch):
+        hr_valid = upscale_mask(core_of(reads[i][1], job))
+        hr = by_index.get(i)
+        if hr is None:
+            hr = np.zeros((len(bands), *hr_valid.shape), dtype=ds.dtypes[bands[0] - 1])
+        write_tile(dst, job, hr, hr_valid, mode, ds.nodata)
+        written += hr_valid.size
+    return written
+
+
+def write_tile(
+    dst: DatasetWriter, job: TileJob, hr: np.ndarray, hr_valid: np.ndarray, mode: str, nodata: float | None
+) -> None:
+    """Write a tile's HR pixels, marking invalid ones the way the input did."""
+    window = scale_window(job.core, SCALE)
+    if mode == "nodata" and nodata is not None:
+        fill = np.asarray(nodata).astype(hr.dtype)
+        hr = np.where(hr_valid, _avoid_value(hr, nodata), fill)
+    elif mode != "none":
+        hr = np.where(hr_valid, hr, np.zeros((), hr.dtype))
+    if mode == "alpha":
+        top = np.iinfo(hr.dtype).max if np.issubdtype(hr.dtype, np.integer) else 255
+        hr = np.concatenate([hr, np.where(hr_valid, top, 0).astype(hr.dtype)[None]])
+    dst.write(hr, window=window)
+    if mode == "mask":
+        dst.write_mask(np.where(hr_valid, 255, 0).astype(np.uint8), window=window)
+
+
+def _avoid_value(hr: np.ndarray, value: float) -> np.ndarray:
+    """Nudge valid pixels off the nodata value by one DN, so that they are not read back as nodata."""
+    if not np.issubdtype(hr.dtype, np.integer) or not np.isfinite(value):
+        return hr
+    info = np.iinfo(hr.dtype)
+    if not info.min <= value <= info.max:
+        return hr
+    alt = value + 1 if value < info.max else value - 1
+    return np.where(hr == value, np.asarray(alt).astype(hr.dtype), hr)
+
+
+def describe_output(
+    dst: DatasetWriter, ds: DatasetReader, bands: list[int], mode: str, weights: LoadedWeights
+) -> None:
+    """Copy colour interpretation, descriptions and tags; add provenance tags."""
+    dst.colorinterp = [ds.colorinterp[b - 1] for b in bands] + (
+        [ColorInterp.alpha] if mode == "alpha" else []
+    )
+    for i, b in enumerate(bands, start=1):
+        if ds.descriptions[b - 1]:
+            dst.set_band_description(i, ds.descriptions[b - 1])
+        dst.update_tags(i, **ds.tags(b))
+    dst.update_tags(**ds.tags(), **provenance_tags(weights))
+
+
+def provenance_tags(weights: LoadedWeights) -> dict[str, Any]:
+    """Which weights made the pixels, and how."""
+    return {
+        "SATSR_WEIGHTS": weights.path.name,
+        "SATSR_WEIGHTS_SHA256": _sha256(weights.path.resolve(), weights.path.stat().st_mtime_ns),
+        "SATSR_VERSION": __version__,
+        "SATSR_SCALE": SCALE,
+    }
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: Path, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_cog(
+    ds: DatasetReader, path: Path, bands: list[int], weights: LoadedWeights, options: UpscaleOptions,
+    progress: Progress,
+) -> int:  # fmt: skip
+    """Stream into a plain tiled GeoTIFF beside `path`, then let GDAL's COG driver add overviews."""
+    staging = path.with_name(f"{path.name}.gtiff.tmp")
+    try:
+        tiles = _write_scene(ds, staging, bands, weights, options, progress)
+        rasterio.shutil.copy(
+            staging, path, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", BLOCKSIZE=256,
+            BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="AVERAGE",
+        )  # fmt: skip
+    finally:
+        staging.unlink(missing_ok=True)
+    return tiles
+
+
+def resolve_device(name: str) -> str:
+    """auto -> cuda when torch sees a GPU, else cpu; an unavailable cuda is a clear error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA device; use --device cpu or auto")
+    return name
+
+
+def _batched(jobs: Iterator[TileJob], size: int) -> Iterator[list[TileJob]]:
+    while batch := list(islice(jobs, size)):
+        yield batch
+
+
+def upscale_many(
+    pairs: list[tuple[Path, Path]], weights: LoadedWeights, options: UpscaleOptions = UpscaleOptions(),
+    progress: Progress = silent,
+) -> BatchReport:  # fmt: skip
+    """Upscale (src, dst) pairs with one progress over all tiles; failures are collected, not raised."""
+    sizes = [_scene_size(src) for src, _ in pairs]
+    tiles = [tile_count(w, h, options.tile) if w else 0 for w, h in sizes]
+    pixels = [w * h * SCALE * SCALE for w, h in sizes]
+    results: list[UpscaleResult] = []
+    failures: list[tuple[Path, str]] = []
+    for k, (src, dst) in enumerate(pairs):
+        offsets = {TILES_TASK: (sum(tiles[:k]), sum(tiles)), PIXELS_TASK: (sum(pixels[:k]), sum(pixels))}
+
+        def report(task: str, done: int, total: int, offsets: dict = offsets) -> None:
+            base, grand = offsets.get(task, (0, total))
+            progress(task, base + done, grand)
+
+        try:
+            results.append(upscale_file(src, dst, weights, options, report))
+        except (SatsrError, RasterioError, OSError) as exc:
+            failures.append(
+                (src, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            )
+        for task, (base, grand) in offsets.items():
+            progress(task, base + (tiles[k] if task == TILES_TASK else pixels[k]), grand)
+    return BatchReport(results, failures)
+
+
+def _scene_size(src: Path) -> tuple[int, int]:
+    """(width, height) for progress totals; (0, 0) when unreadable (the scene's own run reports why)."""
+    try:
+        with open_raster(src, georeferenced=False) as ds:
+            return ds.width, ds.height
+    except (SatsrError, RasterioError, OSError):
+        return 0, 0
