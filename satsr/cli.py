@@ -8,13 +8,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from satsr import __version__
 from satsr.errors import SatsrError, UsageError
+
+if TYPE_CHECKING:
+    from satsr.evaluate import EvaluateOptions, EvaluationReport
+    from satsr.progress import Progress
 
 app = typer.Typer(
     name="satsr",
@@ -77,9 +81,108 @@ def train() -> None:
 
 
 @app.command()
-def evaluate() -> None:
-    """Score a model or an upscaled raster beside a bicubic baseline."""
-    _not_implemented("evaluate")
+def evaluate(
+    model: Annotated[str | None, typer.Argument(help="Weights: file, short name (gan, psnr) or run dir.")] = None,
+    dataset: Annotated[str | None, typer.Argument(help="Prepared dataset directory (satsr prepare).")] = None,
+    split: Annotated[str, typer.Option(help="Dataset split to score.")] = "test",
+    metrics: Annotated[
+        str | None, typer.Option(help="Comma-separated from psnr,mse,ssim,mae,lr_psnr,sharpness [all].")
+    ] = None,
+    sr: Annotated[str | None, typer.Option("--sr", help="An upscaled raster to score (no MODEL).")] = None,
+    hr: Annotated[str | None, typer.Option("--hr", help="Reference HR raster.")] = None,
+    lr: Annotated[str | None, typer.Option("--lr", help="LR raster: model input / LR-consistency.")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write every number and setting.")] = None,
+    figure: Annotated[str | None, typer.Option("--figure", help="PNG: LR|bicubic|lanczos|SR|HR.")] = None,
+    shave: Annotated[int, typer.Option(help="HR px ignored at each tile edge (dataset) or scene edge.")] = 4,
+    batch: Annotated[int, typer.Option(help="Tiles per generator batch.")] = 8,
+    data_range: Annotated[
+        float | None, typer.Option(help="PSNR/SSIM peak [255 for uint8, else the normalisation's range].")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing --json/--figure files.")] = False,
+) -> None:
+    """Score a model (on a dataset split or a raster pair) or an upscaled raster beside bicubic/lanczos."""
+    from pathlib import Path
+
+    from satsr.evaluate import EvaluateOptions, check_outputs
+    from satsr.metrics import parse_metrics
+
+    if shave < 0 or batch < 1:
+        raise UsageError("--shave must be >= 0 and --batch >= 1")
+    options = EvaluateOptions(metrics=parse_metrics(metrics), split=split, shave=shave, batch=batch,
+                              data_range=data_range)  # fmt: skip
+    outputs = [Path(p) if p else None for p in (json_out, figure)]
+    check_outputs(outputs, overwrite)
+    with rich_progress() as report_progress:
+        report = _run_evaluation(model, dataset, sr, lr, hr, options, report_progress)
+    _render_evaluation(report)
+    if outputs[0] is not None:
+        from satsr.evaluate import write_json
+
+        write_json(outputs[0], report, overwrite)
+    if outputs[1] is not None:
+        from satsr.figures import save_figure
+
+        save_figure(outputs[1], report.crops, report.display_norm, "SR" if sr else "model", overwrite)
+
+
+def _run_evaluation(
+    model: str | None, dataset: str | None, sr: str | None, lr: str | None, hr: str | None,
+    options: EvaluateOptions, progress: Progress,
+) -> EvaluationReport:  # fmt: skip
+    """Pick the mode from the arguments given: dataset, model on a raster pair, or raster vs raster."""
+    if sr is not None:
+        if model is not None or dataset is not None:
+            raise UsageError("--sr scores an existing raster: give no MODEL or DATASET with it")
+        if hr is None and lr is None:
+            raise UsageError("--sr needs --hr (reference) and/or --lr (for LR-consistency)")
+        from satsr.evaluate_raster import evaluate_rasters
+
+        return evaluate_rasters(sr, hr, lr, options, progress)
+    if model is None:
+        raise UsageError("give MODEL DATASET, MODEL --lr LR.tif --hr HR.tif, or --sr SR.tif --hr HR.tif")
+    if lr is not None or hr is not None:
+        if dataset is not None or lr is None or hr is None:
+            raise UsageError("MODEL on rasters needs both --lr and --hr and no DATASET")
+        from satsr.evaluate_raster import evaluate_model_on_pair
+
+        return evaluate_model_on_pair(model, lr, hr, options, progress)
+    if dataset is None:
+        raise UsageError("MODEL needs a DATASET (or --lr LR.tif --hr HR.tif)")
+    from satsr.evaluate import evaluate_dataset
+
+    return evaluate_dataset(model, dataset, options, progress)
+
+
+def _render_evaluation(report: EvaluationReport) -> None:
+    """The scores as a table on stdout: SR beside each baseline, then the gain over each."""
+    from rich.table import Table
+
+    s = report.settings
+    title = f"satsr evaluate ({report.mode}): data range {s['data_range']:g}, shave {s['shave_hr_px']} HR px"
+    table = Table(title=title, caption=_evaluation_caption(report))
+    baselines = [b for b in ("bicubic", "lanczos") if b in report.scores]
+    for name in ("metric", "SR", *baselines, *(f"Δ {b}" for b in baselines)):
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for key, result in report.scores["sr"].items():
+        arrow = "↑" if result.higher_is_better else "↓"
+        gains = [f"{report.gain(b, key):+.3f}" for b in baselines]
+        row = [report.scores[m][key].overall for m in ("sr", *baselines)]
+        table.add_row(f"[bold]{result.label}[/] {arrow}", *(f"{v:.4g}" for v in row), *gains)
+        for band in range(len(result.bands)):
+            values = [report.scores[m][key].bands[band] for m in ("sr", *baselines)]
+            table.add_row(f"  band {band + 1}", *(f"{v:.4g}" for v in values), *[""] * len(baselines),
+                          style="dim")  # fmt: skip
+        if "mean_tile_psnr" in result.extra:
+            values = [report.scores[m][key].extra["mean_tile_psnr"] for m in ("sr", *baselines)]
+            table.add_row("  mean tile PSNR", *(f"{v:.4g}" for v in values), *[""] * len(baselines),
+                          style="dim")  # fmt: skip
+    Console().print(table)
+
+
+def _evaluation_caption(report: EvaluationReport) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    return (f"{counts}; {report.seconds:.1f} s. Δ = SR minus baseline. PSNR from the MSE pooled over all "
+            "scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR.")
 
 
 @app.command()

@@ -1,0 +1,190 @@
+"""satsr evaluate: metrics against independent computations, masks, baselines, dataset and raster modes."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from satsr import SCALE
+from satsr.errors import UsageError
+from satsr.evaluate import EvaluateOptions, evaluate_dataset, interior
+from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
+from satsr.metrics import Sample, Scorer, area_downsample, parse_metrics
+from satsr.models import Generator, GeneratorSpec
+from satsr.normalise import Normalisation
+from satsr.weights import save_weights
+from tests.conftest import smooth_image
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "satsr", *args], capture_output=True, text=True, timeout=120)
+
+
+def sample(sr: np.ndarray, hr: np.ndarray, valid: np.ndarray | None = None, shave: int = 0) -> Sample:
+    valid = np.ones(hr.shape[1:], bool) if valid is None else valid
+    return Sample(sr.astype(float), hr.astype(float), valid, valid & interior(hr.shape[1], hr.shape[2], shave))
+
+
+def score(samples: list[Sample], names: str = "psnr,mse", data_range: float = 255.0) -> dict:
+    scorer = Scorer(parse_metrics(names), samples[0].sr.shape[0], data_range)
+    for s in samples:
+        scorer.update(s)
+    return scorer.results()
+
+
+def test_psnr_mse_match_skimage_and_pool_across_tiles(rng: np.random.Generator) -> None:
+    hr = [smooth_image(rng, 3, 32, 32) for _ in range(3)]
+    sr = [np.clip(h + rng.normal(0, 4 + 6 * i, h.shape), 0, 255).astype(np.uint8) for i, h in enumerate(hr)]
+    out = score([sample(s, h, shave=2) for s, h in zip(sr, hr, strict=True)])
+    inner = (slice(None), slice(2, 30), slice(2, 30))
+    hr_all = np.concatenate([h[inner].ravel() for h in hr])
+    sr_all = np.concatenate([s[inner].ravel() for s in sr])
+    mse = float(np.mean((hr_all.astype(float) - sr_all) ** 2))
+    assert out["mse"].overall == pytest.approx(mse, rel=1e-9)
+    assert abs(out["psnr"].overall - peak_signal_noise_ratio(hr_all, sr_all, data_range=255)) < 0.01
+    hr0, sr0 = (np.concatenate([x[0][inner[1:]].ravel() for x in xs]) for xs in (hr, sr))
+    band0 = peak_signal_noise_ratio(hr0, sr0, data_range=255)
+    assert abs(out["psnr"].bands[0] - band0) < 0.01
+    # pooled PSNR differs from the mean of per-tile PSNRs, which is reported separately
+    assert out["psnr"].extra["mean_tile_psnr"] != pytest.approx(out["psnr"].overall, abs=0.05)
+
+
+def test_identical_and_constant_images(rng: np.random.Generator) -> None:
+    hr = smooth_image(rng, 3, 32, 32)
+    same = score([sample(hr, hr)], "psnr,mse,ssim,sharpness")
+    assert same["psnr"].overall == math.inf and same["mse"].overall == 0
+    assert same["ssim"].overall == pytest.approx(1.0) and same["sharpness"].overall == pytest.approx(1.0)
+    flat = np.full_like(hr, 128)
+    out = score([sample(flat, hr)], "psnr,mse,sharpness")
+    expected = peak_signal_noise_ratio(hr, flat, data_range=255)
+    assert abs(out["psnr"].overall - expected) < 0.01 and out["sharpness"].overall == 0
+
+
+def test_ssim_matches_skimage_when_all_valid(rng: np.random.Generator) -> None:
+    hr = smooth_image(rng, 1, 40, 40)
+    sr = np.clip(hr + rng.normal(0, 8, hr.shape), 0, 255).astype(np.uint8)
+    expected = structural_similarity(hr[0], sr[0], data_range=255, win_size=7)
+    assert score([sample(sr, hr)], "ssim")["ssim"].overall == pytest.approx(expected, abs=1e-9)
+
+
+def test_masked_pixels_change_nothing(rng: np.random.Generator) -> None:
+    hr = smooth_image(rng, 3, 128, 128)
+    sr = np.clip(hr + rng.normal(0, 6, hr.shape), 0, 255).astype(np.uint8)
+    valid = np.ones((128, 128), bool)
+    valid[70:90, 60:100] = False
+    names = "psnr,mse,mae,ssim,sharpness"
+    before = score([sample(sr, hr, valid)], names)
+    sr2, hr2 = sr.copy(), hr.copy()
+    sr2[:, ~valid], hr2[:, ~valid] = 0, 255
+    after = score([sample(sr2, hr2, valid)], names)
+    for name in names.split(","):
+        assert after[name].overall == before[name].overall, name
+    assert before["mse"].count == valid.sum() and before["sharpness"].count == 2
+
+
+def test_unknown_metric_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="psnr, mse, ssim, mae"):
+        parse_metrics("psnr,lpips")
+    result = run_cli("evaluate", "--sr", "x.tif", "--hr", "y.tif", "--metrics", "psnr,bogus")
+    assert result.returncode == 2 and "bogus" in result.stderr and "ssim" in result.stderr
+
+
+def test_lr_consistency_of_bicubic_is_high_and_of_noise_low(rng: np.random.Generator) -> None:
+    from satsr.baselines import bicubic
+
+    hr = smooth_image(rng, 3, 64, 64)
+    lr = np.rint(area_downsample(hr.astype(float))).astype(np.uint8)
+    up = bicubic(lr[None], Normalisation.for_dtype("uint8", 3))[0]
+    noise = rng.integers(0, 256, hr.shape).astype(np.uint8)
+
+    def lr_psnr(sr: np.ndarray) -> float:
+        lr_scored = interior(16, 16, 1)
+        s = Sample(
+            sr.astype(float), None, np.ones((64, 64), bool), interior(64, 64, 4), lr.astype(float), lr_scored
+        )
+        return score([s], "lr_psnr")["lr_psnr"].overall
+
+    assert lr_psnr(up) > 35 and lr_psnr(noise) < 20  # noise is unrelated to the LR
+
+
+def test_lanczos_baseline_is_gdal_warp(make_raster, rng: np.random.Generator) -> None:
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    from satsr.baselines import lanczos
+
+    lr = smooth_image(rng, 3, 24, 24)
+    path = make_raster("lr.tif", lr)
+    with rasterio.open(path) as src:
+        t = src.transform
+        vrt_grid = {"crs": src.crs, "transform": t @ t.scale(1 / SCALE), "width": 96, "height": 96}
+        with WarpedVRT(src, resampling=Resampling.lanczos, **vrt_grid) as vrt:
+            expected = vrt.read()
+    assert np.array_equal(lanczos(lr)[:, 12:-12, 12:-12], expected[:, 12:-12, 12:-12])
+
+
+# --- dataset mode ---------------------------------------------------------------------------------------
+
+
+def make_dataset(root: Path, rng: np.random.Generator, tiles: int = 6, lr_tile: int = 12) -> Path:
+    """A tiny prepared dataset: smooth HR tiles, LR = area-averaged HR; every other tile in test."""
+    hr = np.stack([smooth_image(rng, 3, lr_tile * SCALE, lr_tile * SCALE) for _ in range(tiles)])
+    lr = np.stack([np.rint(area_downsample(h.astype(float))).astype(np.uint8) for h in hr])
+    (root / "scenes").mkdir(parents=True)
+    lr_path, hr_path = scene_paths(root, "fake")
+    np.save(lr_path, lr)
+    np.save(hr_path, hr)
+    records = [TileRecord("fake", i, "test" if i % 2 == 0 else "train", (i * lr_tile, 0, lr_tile, lr_tile),
+                          (0.0, 0.0, 1.0, 1.0)) for i in range(tiles)]  # fmt: skip
+    scene = SceneRecord("fake", "pair", "hr.tif", "lr.tif", "EPSG:32633", (0.3, 0, 0, 0, -0.3, 0), tiles)
+    norm = Normalisation.for_dtype("uint8", 3)
+    save_manifest(root, Manifest("0.1.0", SCALE, 3, "uint8", lr_tile, norm.to_dict(), [scene], records))
+    return root
+
+
+def tiny_weights(path: Path, trained: bool) -> Path:
+    import torch
+
+    g = Generator(GeneratorSpec(bands=3, features=8, blocks=1))
+    if trained:  # a non-zero tail: the model then differs from bicubic
+        torch.nn.init.normal_(g.tail.weight, std=0.01)
+    return save_weights(path, g, Normalisation.for_dtype("uint8", 3), {"command": "test"})
+
+
+def test_dataset_mode_fresh_generator_equals_bicubic(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = make_dataset(tmp_path / "data", rng)
+    report = evaluate_dataset(tiny_weights(tmp_path / "w.safetensors", False), data,
+                              EvaluateOptions(batch=2, figure_tiles=2))  # fmt: skip
+    assert report.counts["tiles"] == 3
+    assert report.gain("bicubic", "psnr") == 0.0  # an untrained generator is exactly bicubic
+    assert report.scores["sr"]["sharpness"].overall < 1.0
+    assert report.scores["lanczos"]["psnr"].overall > 30  # smooth imagery: every interpolator does well
+    assert len(report.crops) == 2 and report.crops[0]["HR"].shape == (3, 48, 48)
+
+
+def test_dataset_mode_end_to_end_cli(tmp_path: Path, rng: np.random.Generator) -> None:
+    data = make_dataset(tmp_path / "data", rng)
+    weights = tiny_weights(tmp_path / "w.safetensors", True)
+    out_json, out_png = tmp_path / "r" / "report.json", tmp_path / "r" / "fig.png"
+    args = ["evaluate", str(weights), str(data), "--metrics", "psnr,mse,ssim", "--json", str(out_json),
+            "--figure", str(out_png)]  # fmt: skip
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out_json.read_text())
+    assert report["settings"]["split"] == "test" and report["settings"]["data_range"] == 255
+    assert report["settings"]["shave_hr_px"] == 4 and report["counts"]["tiles"] == 3
+    assert set(report["scores"]) == {"sr", "bicubic", "lanczos"}
+    assert set(report["scores"]["sr"]) == {"psnr", "mse", "ssim"}
+    assert report["gain_over"]["bicubic"]["psnr"] != 0
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "PSNR" in result.stdout and "lanczos" in result.stdout
+    again = run_cli(*args)
+    assert again.returncode == 1 and "--overwrite" in again.stderr
