@@ -75,9 +75,41 @@ def prepare() -> None:
 
 
 @app.command()
-def train() -> None:
+def train(
+    datasets: Annotated[list[str], typer.Argument(help="Prepared dataset directories (mixed when several).")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Run directory: checkpoint, logs, weights.")],
+    config: Annotated[str | None, typer.Option(help="TOML file overriding TrainConfig fields.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Total steps, pretraining included.")] = None,
+    pretrain_steps: Annotated[int | None, typer.Option(help="Pixel-loss steps before the GAN phase.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Crops per step per process [16].")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes [2].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from RUN_DIR/checkpoint.pt.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace the outputs of an existing run.")] = False,
+) -> None:
     """Train a 4x generator: pixel-loss pretraining, then the adversarial phase."""
-    _not_implemented("train")
+    from pathlib import Path
+
+    from satsr.config import resolve, saved_config
+    from satsr.train import run_training
+
+    flags = {"steps": steps, "pretrain_steps": pretrain_steps, "batch_size": batch_size, "device": device,
+             "num_workers": workers}  # fmt: skip
+    base = saved_config(Path(output)) if resume else None
+    cfg = resolve(config, flags, base)
+    command = " ".join(["satsr", *sys.argv[1:]])
+
+    def show(row: dict) -> None:
+        keys = ("loss_pixel", "loss_adv", "loss_d", "d_real", "d_fake", "d_acc", "step_ms", "val_psnr",
+                "val_psnr_bicubic", "g_spread")  # fmt: skip
+        text = " ".join(f"{k}={row[k]:.4g}" for k in keys if isinstance(row.get(k), float))
+        console.log(f"step {row['step']} [{row['phase']}] {text}", highlight=False, markup=False)
+
+    with rich_progress() as report:
+        result = run_training(datasets, output, cfg, resume=resume, overwrite=overwrite, progress=report,
+                              on_metrics=show, command=command)  # fmt: skip
+    console.print(f"{result.run_dir}: {result.step} steps, best val PSNR {result.best_psnr:.2f} dB "
+                  f"(best.safetensors, psnr.safetensors, final.safetensors)")  # fmt: skip
 
 
 @app.command()

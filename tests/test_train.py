@@ -1,0 +1,150 @@
+"""satsr train: both phases end to end, exported weights, config resolution, refusals, divergence guard."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from satsr.cli import app
+from satsr.config import TrainConfig, resolve, saved_config, to_toml
+from satsr.errors import DataError, OutputExistsError, TrainingError, UsageError
+from satsr.normalise import Normalisation
+from satsr.train import run_training
+from satsr.weights import load_weights
+
+TINY = dict(
+    hr_crop=32, features=8, blocks=1, d_features=8, batch_size=4, log_every=1, val_every=2,
+    checkpoint_every=2, sample_tiles=2, num_workers=0,
+)  # fmt: skip
+
+
+def tiny(**kw: object) -> TrainConfig:
+    return TrainConfig(**{**TINY, "steps": 4, "pretrain_steps": 2, **kw})  # type: ignore[arg-type]
+
+
+def write_toml(path: Path, **kw: object) -> Path:
+    lines = [f"{k} = {v!r}".replace("'", '"') for k, v in {**TINY, **kw}.items()]
+    path.write_text("\n".join(["[train]", *lines, ""]))
+    return path
+
+
+def test_cli_end_to_end_two_datasets(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+    a, b = make_prepared("a", lr_tile=12), make_prepared("b", lr_tile=12, seed=1)
+    toml = write_toml(tmp_path / "tiny.toml")
+    run = tmp_path / "run"
+    args = ["train", str(a), str(b), "-o", str(run), "--config", str(toml), "--steps", "4"]
+    result = CliRunner().invoke(app, [*args, "--pretrain-steps", "2", "--batch-size", "3"])
+    assert result.exit_code == 0, result.output
+    for name in ("psnr", "best", "final"):
+        assert (run / f"{name}.safetensors").is_file()
+    assert {"config.toml", "log.csv", "curves.png", "checkpoint.pt"} <= {p.name for p in run.iterdir()}
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    loaded = load_weights(run)  # a run directory resolves to best.safetensors
+    meta = loaded.metadata
+    assert meta["training"]["config"]["batch_size"] == 3 and meta["training"]["config"]["hr_crop"] == 32
+    assert [d["path"] for d in meta["datasets"]] == [str(a.resolve()), str(b.resolve())]
+    assert {"val_psnr", "val_psnr_bicubic", "val_mse"} <= set(meta["val"])
+    final = load_weights(run / "final.safetensors").metadata
+    assert final["phase"] == "adversarial" and final["step"] == 4
+    psnr = load_weights(run / "psnr.safetensors").metadata
+    assert psnr["phase"] == "pretrain" and psnr["step"] == 2
+    assert saved_config(run) == TrainConfig(**{**TINY, "steps": 4, "pretrain_steps": 2, "batch_size": 3})
+    with (run / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    adversarial = [r for r in rows if r["phase"] == "adversarial" and r["loss_d"]]
+    assert adversarial and all(0 <= float(r["d_acc"]) <= 1 and float(r["d_real"]) > 0 for r in adversarial)
+    assert [int(r["step"]) for r in rows if r["val_psnr"]] == [2, 4]
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert checkpoint["step"] == 4 and checkpoint["config"]["batch_size"] == 3
+
+
+def test_generator_learns_beyond_bicubic(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+    data = make_prepared(lr_tile=12, tiles={"train": 8, "val": 2})
+    cfg = tiny(steps=30, pretrain_steps=30, val_every=30, checkpoint_every=30, log_every=10, lr_pretrain=2e-3)
+    result = run_training([data], tmp_path / "run", cfg)
+    val = result.final_val
+    assert val["val_psnr"] > val["val_psnr_bicubic"] + 0.05, val
+
+
+@pytest.mark.parametrize("adv_loss", ["ragan", "wgan-gp"])
+def test_other_adversarial_losses_and_unrolled_d(
+    make_prepared: Callable[..., Path], tmp_path: Path, adv_loss: str
+) -> None:
+    data = make_prepared(lr_tile=8)
+    cfg = tiny(steps=3, pretrain_steps=1, adv_loss=adv_loss, d_unroll=2, sample_tiles=0)
+    result = run_training([data], tmp_path / "run", cfg)
+    assert result.step == 3 and np.isfinite(result.final_val["val_psnr"])
+
+
+def test_existing_run_refused_then_overwritten(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+    data = make_prepared(lr_tile=8)
+    cfg = tiny(steps=1, pretrain_steps=1, sample_tiles=0)
+    run_training([data], tmp_path / "run", cfg)
+    with pytest.raises(OutputExistsError, match="--resume"):
+        run_training([data], tmp_path / "run", cfg)
+    run_training([data], tmp_path / "run", cfg, overwrite=True)
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        run_training([data], tmp_path / "fresh", cfg, resume=True)
+
+
+def test_datasets_that_cannot_be_mixed(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+    rgb, grey = make_prepared("rgb"), make_prepared("grey", bands=1)
+    with pytest.raises(DataError, match="bands 1 differs"):
+        run_training([rgb, grey], tmp_path / "run", tiny())
+    stretched = make_prepared("stretched", normalisation=Normalisation("uint8", (10.0,) * 3, (200.0,) * 3))
+    with pytest.raises(DataError, match="normalisation"):
+        run_training([rgb, stretched], tmp_path / "run", tiny())
+    with pytest.raises(DataError, match="hr_crop 64 exceeds"):
+        run_training([rgb], tmp_path / "run", tiny(hr_crop=64))  # tiles are 32 px HR
+    with pytest.raises(DataError, match="not a satsr dataset"):
+        run_training([tmp_path], tmp_path / "run", tiny())
+
+
+def test_divergence_stops_the_run_and_writes_no_weights(
+    make_prepared: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = make_prepared(lr_tile=8)
+    cfg = tiny(steps=6, pretrain_steps=6, lr_pretrain=1e10, grad_clip=0.0, val_every=99, checkpoint_every=99)
+    with pytest.raises(TrainingError, match="diverged at step"):
+        run_training([data], tmp_path / "run", cfg)
+    assert not list((tmp_path / "run").glob("*.safetensors"))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_config_precedence_and_errors(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path / "c.toml", steps=100, adv_loss="ragan")
+    cfg = resolve(toml, {"pretrain_steps": 50, "batch_size": None})
+    assert (cfg.steps, cfg.pretrain_steps, cfg.adv_loss, cfg.hr_crop) == (100, 50, "ragan", 32)
+    assert resolve(toml, {"steps": 60, "pretrain_steps": 60}).steps == 60  # the flag wins over the file
+    assert resolve(None, {}) == TrainConfig()
+    assert TrainConfig().batch_size == 16 and TrainConfig().hr_crop == 96
+    round_trip = tmp_path / "round.toml"
+    round_trip.write_text(to_toml(cfg))
+    assert resolve(round_trip, {}) == cfg
+    with pytest.raises(UsageError, match="unknown training option 'stepz'"):
+        resolve(None, {"stepz": 3})
+    with pytest.raises(UsageError, match="steps must be int"):
+        resolve(None, {"steps": "many"})
+    with pytest.raises(UsageError, match="adv_loss must be one of"):
+        TrainConfig(adv_loss="hinge")
+    with pytest.raises(UsageError, match="--pretrain-steps"):
+        TrainConfig(steps=10, pretrain_steps=20)
+    with pytest.raises(UsageError, match="no such config file"):
+        resolve(tmp_path / "missing.toml", {})
+
+
+def test_cli_errors_are_one_line(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = make_prepared()
+    cmd = [sys.executable, "-m", "satsr", "train", str(data), "-o", str(tmp_path / "r"), "--steps", "3"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "pretrain_steps (--pretrain-steps) <= steps" in result.stderr
