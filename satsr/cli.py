@@ -114,7 +114,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[str | None, typer.Argument(help="Weights: file, short name (gan, psnr) or run dir.")] = None,
+    model: Annotated[str | None, typer.Argument(help="Weights file, gan, psnr or run dir.")] = None,
     dataset: Annotated[str | None, typer.Argument(help="Prepared dataset directory (satsr prepare).")] = None,
     split: Annotated[str, typer.Option(help="Dataset split to score.")] = "test",
     metrics: Annotated[

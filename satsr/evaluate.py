@@ -39,6 +39,9 @@ class EvaluateOptions:
     window: int = 1024  # HR px per side of a streaming window in the raster modes
 
 
+DEFAULTS = EvaluateOptions()
+
+
 @dataclass(frozen=True)
 class EvaluationReport:
     mode: str  # "dataset", "model-raster" or "raster"
@@ -167,7 +170,7 @@ def weights_summary(loaded: Any) -> dict[str, Any]:
 
 
 def evaluate_dataset(
-    model: str | Path, dataset: str | Path, options: EvaluateOptions = EvaluateOptions(),
+    model: str | Path, dataset: str | Path, options: EvaluateOptions = DEFAULTS,
     progress: Progress = silent,
 ) -> EvaluationReport:  # fmt: skip
     """Run `model` on the tiles of one split of a prepared dataset and score it beside the baselines."""
@@ -210,7 +213,7 @@ def evaluate_dataset(
             progress(f"evaluate {options.split}", done, len(tiles))
     settings = {
         "model": weights_summary(loaded), "dataset": str(Path(dataset).resolve()), "split": options.split,
-        **_common_settings(options, data_range, manifest.dtype),
+        **common_settings(options, data_range, manifest.dtype),
         "dataset_normalisation": manifest.normalisation, "tile_context": "none beyond each tile",
     }  # fmt: skip
     counts = {"tiles": len(tiles), "scenes": len(by_scene), "scored_pixels_per_band": pixels}
@@ -229,7 +232,7 @@ def _methods(generator: Any, norm: Normalisation, lr: np.ndarray) -> dict[str, n
     }
 
 
-def _common_settings(options: EvaluateOptions, data_range: float, dtype: str) -> dict[str, Any]:
+def common_settings(options: EvaluateOptions, data_range: float, dtype: str) -> dict[str, Any]:
     return {
         "metrics": list(options.metrics), "dtype": dtype, "data_range": data_range,
         "shave_hr_px": options.shave, "scale": SCALE,

@@ -13,14 +13,14 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from satsr import SCALE
-from satsr.errors import UsageError
+from satsr.errors import GeoMismatchError, UsageError
 from satsr.evaluate import EvaluateOptions, evaluate_dataset, interior
 from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
 from satsr.metrics import Sample, Scorer, area_downsample, parse_metrics
 from satsr.models import Generator, GeneratorSpec
 from satsr.normalise import Normalisation
 from satsr.weights import save_weights
-from tests.conftest import smooth_image
+from tests.conftest import RasterFactory, smooth_image
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,7 +29,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def sample(sr: np.ndarray, hr: np.ndarray, valid: np.ndarray | None = None, shave: int = 0) -> Sample:
     valid = np.ones(hr.shape[1:], bool) if valid is None else valid
-    return Sample(sr.astype(float), hr.astype(float), valid, valid & interior(hr.shape[1], hr.shape[2], shave))
+    return Sample(
+        sr.astype(float), hr.astype(float), valid, valid & interior(hr.shape[1], hr.shape[2], shave)
+    )
 
 
 def score(samples: list[Sample], names: str = "psnr,mse", data_range: float = 255.0) -> dict:
@@ -114,7 +116,7 @@ def test_lr_consistency_of_bicubic_is_high_and_of_noise_low(rng: np.random.Gener
     assert lr_psnr(up) > 35 and lr_psnr(noise) < 20  # noise is unrelated to the LR
 
 
-def test_lanczos_baseline_is_gdal_warp(make_raster, rng: np.random.Generator) -> None:
+def test_lanczos_baseline_is_gdal_warp(make_raster: RasterFactory, rng: np.random.Generator) -> None:
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
@@ -188,3 +190,74 @@ def test_dataset_mode_end_to_end_cli(tmp_path: Path, rng: np.random.Generator) -
     assert "PSNR" in result.stdout and "lanczos" in result.stdout
     again = run_cli(*args)
     assert again.returncode == 1 and "--overwrite" in again.stderr
+
+
+# --- raster modes ---------------------------------------------------------------------------------------
+
+
+def raster_pair(
+    make_raster: RasterFactory, rng: np.random.Generator, size: int = 40, **hr_kw: object
+) -> tuple[Path, Path]:
+    """LR (size px at 0.3 m) and HR (4x finer, same footprint): HR smooth, LR its area average."""
+    hr = smooth_image(rng, 3, size * SCALE, size * SCALE)
+    lr = np.rint(area_downsample(hr.astype(float))).astype(np.uint8)
+    return make_raster("lr.tif", lr), make_raster("hr.tif", hr, res=0.3 / SCALE, **hr_kw)
+
+
+def test_model_on_raster_pair_fresh_generator_equals_bicubic(
+    make_raster: RasterFactory, tmp_path: Path, rng: np.random.Generator
+) -> None:
+    from satsr.evaluate_raster import evaluate_model_on_pair
+
+    lr, hr = raster_pair(make_raster, rng)
+    options = EvaluateOptions(window=64, figure_crop=32, figure_tiles=2)
+    report = evaluate_model_on_pair(tiny_weights(tmp_path / "w.safetensors", False), lr, hr, options)
+    # upscale_file with an untrained generator is bicubic: same pixels, same score as the baseline
+    assert report.gain("bicubic", "psnr") == pytest.approx(0.0, abs=1e-9)
+    assert report.scores["lanczos"]["psnr"].overall > 30
+    assert report.counts["windows"] == 9 and report.counts["scored_pixels_per_band"] == 152 * 152
+    assert len(report.crops) == 2
+
+
+def test_sr_raster_identical_to_hr_gives_inf_json_safe(
+    make_raster: RasterFactory, tmp_path: Path, rng: np.random.Generator
+) -> None:
+    lr, hr = raster_pair(make_raster, rng, size=16)
+    out = tmp_path / "r.json"
+    result = run_cli("evaluate", "--sr", str(hr), "--hr", str(hr), "--lr", str(lr), "--json", str(out),
+                     "--metrics", "psnr,mse,lr_psnr")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())  # strict JSON: no Infinity literal
+    assert (
+        report["scores"]["sr"]["psnr"]["overall"] == "inf" and report["scores"]["sr"]["mse"]["overall"] == 0
+    )
+    assert report["gain_over"]["bicubic"]["psnr"] == "inf"
+    assert report["scores"]["sr"]["lr_psnr"]["overall"] > 45  # LR is the rounded area average of HR
+
+
+def test_sr_raster_masks_and_lr_only(make_raster: RasterFactory, rng: np.random.Generator) -> None:
+    from satsr.evaluate_raster import evaluate_rasters
+
+    mask = np.ones((64, 64), bool)
+    mask[:, :32] = False
+    lr, hr = raster_pair(make_raster, rng, size=16, mask=mask)
+    sr = make_raster("sr.tif", smooth_image(rng, 3, 64, 64), res=0.3 / SCALE)
+    report = evaluate_rasters(sr, hr, lr, EvaluateOptions(window=32, shave=4))
+    assert report.scores["sr"]["psnr"].count == (64 - 8) * (32 - 4)  # the masked half is left out
+    lr_only = evaluate_rasters(sr, None, lr, EvaluateOptions(metrics=("psnr", "lr_psnr")))
+    assert lr_only.scores["sr"]["psnr"].count == 0 and lr_only.scores["sr"]["lr_psnr"].count == 14 * 14
+
+
+def test_grid_mismatch_is_a_clear_error(make_raster: RasterFactory, rng: np.random.Generator) -> None:
+    from satsr.evaluate_raster import evaluate_rasters
+
+    lr, hr = raster_pair(make_raster, rng, size=16)
+    shifted = make_raster(
+        "shifted.tif", smooth_image(rng, 3, 64, 64), res=0.3 / SCALE, origin=(500_010.0, 4e6)
+    )
+    with pytest.raises(GeoMismatchError, match="not on the grid"):
+        evaluate_rasters(shifted, hr, None)
+    with pytest.raises(GeoMismatchError, match="4x upscale"):
+        evaluate_rasters(shifted, None, lr)
+    result = run_cli("evaluate", "--sr", str(shifted), "--hr", str(hr))
+    assert result.returncode == 1 and "not on the grid" in result.stderr and "Traceback" not in result.stderr
