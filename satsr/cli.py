@@ -18,6 +18,7 @@ from satsr.errors import SatsrError, UsageError
 
 if TYPE_CHECKING:
     from satsr.evaluate import EvaluateOptions, EvaluationReport
+    from satsr.prepare import PrepareResult
     from satsr.progress import Progress
 
 app = typer.Typer(
@@ -69,9 +70,86 @@ def _not_implemented(command: str) -> None:
 
 
 @app.command()
-def prepare() -> None:
-    """Tile paired satellite (LR) and aerial (HR) GeoTIFFs into a training set."""
-    _not_implemented("prepare")
+def prepare(
+    rasters: Annotated[list[str], typer.Argument(help="SAT AERIAL pairs (--degrade: aerial rasters/dirs).")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Dataset directory to create.")],
+    degrade: Annotated[bool, typer.Option("--degrade", help="Aerial only: synthesise the LR.")] = False,
+    tile: Annotated[int, typer.Option(help="LR tile size in px (HR tile = 4x).")] = 64,
+    stride: Annotated[int | None, typer.Option(help="LR px between tiles (default: tile).")] = None,
+    valid_fraction: Annotated[float, typer.Option(help="Min fraction of valid pixels per tile.")] = 1.0,
+    min_std: Annotated[float, typer.Option(help="Drop tiles with HR std below this (DN); 0: off.")] = 1.0,
+    max_shift: Annotated[float, typer.Option(help="Drop pair tiles shifted more than this (LR px).")] = 0.5,
+    val: Annotated[float, typer.Option(help="Fraction of tiles in validation blocks.")] = 0.1,
+    test: Annotated[float | None, typer.Option(help="Fraction in test blocks [0.1; 0 if held out].")] = None,
+    test_scenes: Annotated[str | None, typer.Option(help="Held-out test scenes: NAME,NAME, globs.")] = None,
+    block: Annotated[int, typer.Option(help="Split block side in tiles.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the split and of the degradation.")] = 0,
+    bands: Annotated[str | None, typer.Option(help="Bands, e.g. 1,2,3 (default: non-alpha).")] = None,
+    nodata_value: Annotated[str, typer.Option(help="Fill value of unmasked rasters ('none': off).")] = "0",
+    blur_sigma: Annotated[str, typer.Option(help="--degrade: blur sigma range, HR px.")] = "1.6,2.4",
+    noise_sigma: Annotated[float, typer.Option(help="--degrade: Gaussian noise sigma in DN.")] = 1.0,
+    jpeg_quality: Annotated[int | None, typer.Option(help="--degrade: JPEG round trip quality.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset.")] = False,
+) -> None:
+    """Tile paired satellite (LR) and aerial (HR) GeoTIFFs into a training set (--degrade: aerial only).
+
+    Pairs are aligned by georeference, tiles kept where both are valid and co-registered, split by space.
+    """
+    from pathlib import Path
+
+    from satsr.degrade import Degradation
+    from satsr.pairs import FillRule
+    from satsr.prepare import PrepareConfig
+    from satsr.prepare import prepare as run_prepare
+
+    sigma = _parse_floats(blur_sigma, "--blur-sigma", 2)
+    fill = None if nodata_value.lower() == "none" else _parse_floats(nodata_value, "--nodata-value", 1)[0]
+    band_list = parse_int_list(bands, "--bands")
+    config = PrepareConfig(
+        tile=tile, stride=stride, valid_fraction=valid_fraction, min_std=min_std, max_shift=max_shift,
+        val=val, test=test, block=block, seed=seed, bands=tuple(band_list) if band_list else None,
+        test_scenes=tuple(n.strip() for n in (test_scenes or "").split(",") if n.strip()),
+        fill=FillRule(value=fill),
+    )  # fmt: skip
+    degradation = Degradation(sigma[0], sigma[1], noise_sigma, jpeg_quality) if degrade else None
+    with rich_progress() as report:
+        result = run_prepare([Path(r) for r in rasters], Path(output), config, degradation, overwrite, report)
+    _render_prepare(result)
+
+
+def _parse_floats(text: str, option: str, count: int) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise UsageError(f"{option} {text!r}: expected {count} comma-separated number(s)")
+    return values
+
+
+def _render_prepare(result: PrepareResult) -> None:
+    """Tiles kept per split and dropped per reason, per scene; then the shift distribution."""
+    from rich.table import Table
+
+    table = Table(title=f"satsr prepare -> {result.output} ({result.seconds:.0f} s)")
+    reasons = list(result.scenes[0].dropped) if result.scenes else []
+    for column in ["scene", "kind", "candidates", "train", "val", "test", *(f"drop {r}" for r in reasons)]:
+        table.add_column(column, justify="left" if column in ("scene", "kind") else "right")
+    totals: dict[str, int] = {}
+    for s in result.scenes:
+        counts = {"candidates": s.candidates, **s.kept, **{f"drop {r}": n for r, n in s.dropped.items()}}
+        for k, v in counts.items():
+            totals[k] = totals.get(k, 0) + v
+        table.add_row(s.name, s.kind, *(str(v) for v in counts.values()))
+    if len(result.scenes) > 1:
+        table.add_row("total", "", *(str(v) for v in totals.values()), style="bold")
+    console.print(table)
+    shift = result.shift
+    if shift.get("count"):
+        console.print(f"LR->HR shift over {shift['count']} tiles (LR px): median {shift['median']:.2f}, "
+                      f"p90 {shift['p90']:.2f}, max {shift['max']:.2f}", highlight=False)  # fmt: skip
+    norm = result.normalisation
+    console.print(f"normalisation ({norm.dtype}): low {norm.low} high {norm.high}", highlight=False)
 
 
 @app.command()

@@ -58,6 +58,7 @@ class Manifest:
     tiles: list[TileRecord]
     degradation: dict[str, Any] | None = None  # parameters of the LR synthesis for degraded scenes
     settings: dict[str, Any] = field(default_factory=dict)  # every prepare option, for provenance
+    report: dict[str, Any] = field(default_factory=dict)  # prepare's counts per scene and reason, shift stats
 
     @property
     def norm(self) -> Normalisation:

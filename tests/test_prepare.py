@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 import rasterio
@@ -9,8 +14,15 @@ from affine import Affine
 from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window
 
-from satsr.errors import DataError, GeoMismatchError
+from satsr.cli import main
+from satsr.degrade import Degradation, degrade
+from satsr.errors import DataError, GeoMismatchError, UsageError
+from satsr.manifest import load_manifest
+from satsr.manifest import open_scene as open_manifest_scene
+from satsr.pairs import scene_names
+from satsr.prepare import PrepareConfig, prepare
 from satsr.raster import aligned_hr, check_pair, data_band_indexes, read_window
+from satsr.split import BUFFER, SplitSpec, TilePosition, assign_splits, touches
 from tests.conftest import RasterFactory, smooth_image
 
 LR_RES, HR_RES = 0.3, 0.075
@@ -123,3 +135,253 @@ def test_check_pair_refusals(make_raster: RasterFactory, rng: np.random.Generato
             check_pair(lr, hr_src)
     with rasterio.open(lr_path) as lr_src, rasterio.open(cases["bands"][0]) as hr_src:
         assert check_pair(lr_src, hr_src, bands=[1]) == [1]
+
+
+# --- satsr prepare --------------------------------------------------------------------------------------
+
+TINY = PrepareConfig(tile=8, val=0.0, test=0.0, min_std=0.0)  # 8 px LR tiles, no split, no uniform drop
+
+
+def make_pair(
+    make_raster: RasterFactory, rng: np.random.Generator, lr_size: int = 32, **hr_options: Any
+) -> tuple:
+    lr, hr = ground_pair(rng, lr_size)
+    lr_path = make_raster("city_satellite_30cm.tif", lr, res=LR_RES)
+    hr_path = make_raster("city_aerial_7.5cm.tif", hr_options.pop("data", hr), res=HR_RES, **hr_options)
+    return lr_path, hr_path, lr, hr
+
+
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
+    """`satsr ARGS` in-process through cli.main (errors become one line + exit code)."""
+    monkeypatch.setattr(sys, "argv", ["satsr", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["not_raster", "no_crs", "far", "wrong_scale", "bands"])
+def test_cli_refuses_bad_pairs(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], case: str,
+) -> None:  # fmt: skip
+    lr, hr = ground_pair(rng, 16)
+    lr_path = make_raster("lr.tif", lr, res=LR_RES)
+    bad = {
+        "no_crs": lambda: make_raster("bad.tif", hr, res=HR_RES, crs=None),
+        "far": lambda: make_raster("bad.tif", hr, res=HR_RES, origin=(700_000.0, 4_000_000.0)),
+        "wrong_scale": lambda: make_raster("bad.tif", hr, res=LR_RES / 2),
+        "bands": lambda: make_raster("bad.tif", hr[:2], res=HR_RES),
+    }
+    if case == "not_raster":
+        bad_path = tmp_path / "bad.tif"
+        bad_path.write_text("not an image")
+    else:
+        bad_path = bad[case]()
+    out = tmp_path / "dataset"
+    code, err = run_main(monkeypatch, capsys, "prepare", str(lr_path), str(bad_path), "-o", str(out))
+    assert code != 0 and "bad.tif" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".dataset*"))
+
+
+def test_cli_prepares_a_pair_and_refuses_to_overwrite(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    lr_path, hr_path, _, _ = make_pair(make_raster, rng)
+    out = tmp_path / "dataset"
+    options = ["--tile", "8", "--val", "0.25", "--block", "2"]
+    args = ["prepare", str(lr_path), str(hr_path), "-o", str(out), *options]
+    code, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0 and "city" in err and "shift" in err
+    manifest = load_manifest(out)
+    assert [s.name for s in manifest.scenes] == ["city"] and len(manifest.tiles) > 0
+    assert manifest.split("val") and manifest.split("train")
+    code, err = run_main(monkeypatch, capsys, *args)
+    assert code != 0 and "--overwrite" in err
+
+
+def prepared(lr_path: Path, hr_path: Path, out: Path, config: PrepareConfig = TINY) -> tuple[Any, ...]:
+    prepare([lr_path, hr_path], out, config)
+    manifest = load_manifest(out)
+    lr_tiles, hr_tiles = open_manifest_scene(out, manifest.scenes[0].name)
+    return manifest, np.asarray(lr_tiles), np.asarray(hr_tiles)
+
+
+def test_prepared_tiles_match_the_ground_through_a_shifted_origin(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    lr, hr = ground_pair(rng, 32)
+    lr_path = make_raster("lr.tif", lr, res=LR_RES)
+    # the HR starts 3 LR px (12 HR px) east and 2 LR px south of the LR: never align by pixel index
+    origin = (ORIGIN[0] + 12 * HR_RES, ORIGIN[1] - 8 * HR_RES)
+    hr_path = make_raster("hr.tif", hr[:, 8:, 12:], res=HR_RES, origin=origin)
+    manifest, lr_tiles, hr_tiles = prepared(lr_path, hr_path, tmp_path / "ds")
+    assert len(manifest.tiles) == 9  # tiles wholly inside the HR footprint: rows/cols 8, 16, 24
+    for t in manifest.tiles:
+        col, row, w, h = t.lr_window
+        assert col >= 3 and row >= 2
+        np.testing.assert_array_equal(lr_tiles[t.index], lr[:, row : row + h, col : col + w])
+        np.testing.assert_array_equal(
+            hr_tiles[t.index], hr[:, row * 4 : (row + h) * 4, col * 4 : (col + w) * 4]
+        )
+        assert t.shift is not None and t.shift < 0.2
+
+
+def test_misregistered_tiles_are_dropped(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    lr, hr = ground_pair(rng, 32)
+    lr_path = make_raster("lr.tif", lr, res=LR_RES)
+    # the aerial's georeference is off by 2 LR px: the content disagrees with the grid
+    hr_path = make_raster("hr.tif", np.roll(hr, 8, axis=2), res=HR_RES)
+    with pytest.raises(DataError, match="'misregistered': 4"):
+        prepare([lr_path, hr_path], tmp_path / "ds", replace(TINY, tile=16))
+    result = prepare([lr_path, hr_path], tmp_path / "ds", replace(TINY, tile=16, max_shift=3))
+    assert 1.8 < result.shift["median"] < 2.2 and sum(result.scenes[0].kept.values()) == 4
+
+
+@pytest.mark.parametrize("kind", ["nodata", "mask", "alpha", "black_fill"])
+def test_invalid_hr_pixels_drop_their_tiles(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path, kind: str
+) -> None:
+    lr, hr = ground_pair(rng, 32)
+    lr_path = make_raster("lr.tif", lr, res=LR_RES)
+    bad = np.zeros(hr.shape[1:], bool)
+    bad[40:70, 40:70] = True  # touches LR tiles (1..2, 1..2) of the 8 px grid: 4 tiles
+    hr = np.maximum(hr, 1).astype(np.uint8)  # no accidental pure black elsewhere
+    hr[:, 100, 100] = 0  # one black pixel in unmasked data is a shadow, not fill
+    cases: dict[str, dict[str, Any]] = {
+        "nodata": {"nodata": 255, "data": np.where(bad, 255, np.minimum(hr, 254)).astype(np.uint8)},
+        "mask": {"mask": ~bad},
+        "alpha": {"alpha": np.where(bad, 0, 255).astype(np.uint8)},
+        "black_fill": {"data": np.where(bad, 0, hr).astype(np.uint8)},
+    }
+    options = dict(cases[kind])
+    hr_path = make_raster("hr.tif", options.pop("data", hr), res=HR_RES, **options)
+    result = prepare([lr_path, hr_path], tmp_path / "ds", TINY)
+    assert result.scenes[0].dropped["invalid"] == 4 and sum(result.scenes[0].kept.values()) == 12
+    kept = {t.lr_window[:2] for t in load_manifest(tmp_path / "ds").tiles}
+    assert not kept & {(8, 8), (16, 8), (8, 16), (16, 16)}
+
+
+def test_valid_fraction_keeps_partial_tiles_with_zeroed_invalid_pixels(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    lr, hr = ground_pair(rng, 16)
+    lr_path = make_raster("lr.tif", lr, res=LR_RES)
+    good = np.ones(hr.shape[1:], bool)
+    good[:4, :4] = False  # one LR pixel of the first tile
+    hr_path = make_raster("hr.tif", hr, res=HR_RES, mask=good)
+    manifest, lr_tiles, hr_tiles = prepared(
+        lr_path, hr_path, tmp_path / "ds", replace(TINY, valid_fraction=0.9)
+    )
+    assert len(manifest.tiles) == 4
+    first = next(t for t in manifest.tiles if t.lr_window[:2] == (0, 0))
+    assert (lr_tiles[first.index][:, 0, 0] == 0).all() and (hr_tiles[first.index][:, :4, :4] == 0).all()
+
+
+def test_split_blocks_never_touch_train() -> None:
+    rng = np.random.default_rng(1)
+    tile, stride = 8, 4  # overlapping tiles make the buffer wider
+    cells = [(c, r) for r in range(40) for c in range(40) if rng.random() < 0.7]
+    tiles = [TilePosition("a", c * stride, r * stride) for c, r in cells]
+    spec = SplitSpec(val=0.2, test=0.2, block=4, seed=3)
+    splits = assign_splits(tiles, spec, tile, stride, held_out=set())
+    assert splits == assign_splits(tiles, spec, tile, stride, held_out=set())  # deterministic
+    assert splits != assign_splits(tiles, replace(spec, seed=4), tile, stride, held_out=set())
+    train = [t for t, s in zip(tiles, splits, strict=True) if s == "train"]
+    for name in ("val", "test"):
+        held = [t for t, s in zip(tiles, splits, strict=True) if s == name]
+        assert held and not any(touches(a, b, tile) for a in held for b in train)
+    assert splits.count(BUFFER) > 0 and splits.count("train") > len(tiles) / 3
+
+
+def test_test_scenes_are_held_out_whole(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    paths = []
+    for name in ("harbour", "farm"):
+        lr, hr = ground_pair(rng, 16)
+        paths += [
+            make_raster(f"{name}_satellite.tif", lr, res=LR_RES),
+            make_raster(f"{name}_aerial.tif", hr, res=HR_RES),
+        ]
+    prepare(paths, tmp_path / "ds", replace(TINY, test_scenes=("farm",), val=0.2))
+    manifest = load_manifest(tmp_path / "ds")
+    assert {t.split for t in manifest.tiles if t.scene == "farm"} == {"test"}
+    assert "test" not in {t.split for t in manifest.tiles if t.scene == "harbour"}
+    with pytest.raises(UsageError, match="matches no scene"):
+        prepare(paths, tmp_path / "ds2", replace(TINY, test_scenes=("nowhere",)))
+
+
+def test_degrade_is_deterministic_for_a_seed(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    hr = smooth_image(rng, 3, 128, 128)
+    folder = tmp_path / "aerial"
+    folder.mkdir()
+    make_raster("aerial/site_aerial_10cm.tif", hr, res=0.1)
+    params = Degradation(noise_sigma=2.0)
+    runs = []
+    for seed, name in ((0, "a"), (0, "b"), (1, "c")):
+        prepare([folder], tmp_path / name, replace(TINY, seed=seed), params)
+        runs.append(open_manifest_scene(tmp_path / name, "site"))
+    (lr_a, hr_a), (lr_b, _), (lr_c, _) = runs
+    np.testing.assert_array_equal(lr_a, lr_b)
+    assert not np.array_equal(lr_a, lr_c)
+    manifest = load_manifest(tmp_path / "a")
+    assert manifest.degradation and manifest.degradation["noise_sigma"] == 2.0
+    assert manifest.scenes[0].kind == "degraded" and manifest.scenes[0].lr_transform[0] == pytest.approx(0.4)
+    t = manifest.tiles[0]
+    col, row, w, h = t.lr_window
+    np.testing.assert_array_equal(hr_a[t.index], hr[:, row * 4 : (row + h) * 4, col * 4 : (col + w) * 4])
+    # the LR is a blurred, 4x area-downsampled HR: close to the plain area average of the same ground
+    assert np.abs(lr_a[t.index].astype(float) - area_down(hr_a[t.index])).mean() < 6
+
+
+def test_degrade_lr_matches_its_definition() -> None:
+    hr = np.random.default_rng(0).integers(0, 255, (1, 32, 32)).astype(np.uint8)
+    lr = degrade(hr, Degradation(0, 0, 0), np.random.default_rng(0))
+    np.testing.assert_array_equal(lr, np.rint(area_down(hr)).astype(np.uint8))
+    jpeg = degrade(np.repeat(hr, 3, 0), Degradation(jpeg_quality=50), np.random.default_rng(0))
+    assert jpeg.shape == (3, 8, 8) and jpeg.dtype == np.uint8
+
+
+def test_interrupted_prepare_leaves_no_dataset(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    lr_path, hr_path, _, _ = make_pair(make_raster, rng)
+    out = tmp_path / "ds"
+
+    def interrupt(task: str, completed: int, total: int) -> None:
+        if task.startswith("tiles"):  # the dataset directory is being written
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare([lr_path, hr_path], out, TINY, progress=interrupt)
+    assert not out.exists() and not list(tmp_path.glob(".ds*"))
+    prepare([lr_path, hr_path], out, TINY)  # a rerun works
+    assert load_manifest(out).tiles
+
+
+def test_uint16_normalisation_from_train_pixels(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    hr = (smooth_image(rng, 1, 64, 64).astype(np.uint16) * 8 + 100).astype(np.uint16)
+    lr = np.rint(area_down(hr)).astype(np.uint16)
+    lr_path = make_raster("lr.tif", lr, res=LR_RES)
+    hr_path = make_raster("hr.tif", hr, res=HR_RES)
+    result = prepare([lr_path, hr_path], tmp_path / "ds", TINY)
+    norm = result.normalisation
+    assert norm.dtype == "uint16" and 100 <= norm.low[0] < norm.high[0] <= 100 + 255 * 8
+
+
+def test_scene_names() -> None:
+    paths = [
+        Path("dar_es_salaam_satellite_30cm.tif"),
+        Path("x/dar_es_salaam_aerial.tif"),
+        Path("SJER_001.tif"),
+    ]
+    assert scene_names(paths) == ["dar_es_salaam", "dar_es_salaam_2", "SJER_001"]
