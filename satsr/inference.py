@@ -20,7 +20,7 @@ from satsr import SCALE
 from satsr.models import Generator
 from satsr.normalise import Normalisation
 from satsr.raster import read_window
-from satsr.tiling import covering_tiles, scale_window, with_margin
+from satsr.tiling import scale_window, with_margin
 
 
 @dataclass(frozen=True)
@@ -31,20 +31,33 @@ class TileJob:
     context: Window  # LR window fed to the model: core (shifted inside the scene) plus the margin
 
 
+ALIGN = 64  # LR tile sides snap to this: 4x it is the 256 px output block, so blocks are written whole
+
+
+def tile_side(size: int, tile: int) -> int:
+    """Tile side along an axis of `size` px: at most `tile`, balanced so the last tile is not a sliver
+    (a 300 px scene gets 2 x 192, not 256 + 44), aligned to output blocks where that costs little."""
+    count = -(-size // tile)
+    side = -(-size // count)
+    return min(tile, -(-side // ALIGN) * ALIGN) if side > ALIGN else side
+
+
 def plan_tiles(width: int, height: int, tile: int, margin: int) -> Iterator[TileJob]:
     """Tiles covering the scene; every context window has the same shape, so tiles batch together.
 
-    Edge tiles that would be smaller are read as a full tile shifted back inside the scene; only
-    their core is written.
+    An edge tile that would be smaller is read as a full tile shifted back inside the scene; only its
+    core is written.
     """
-    tile_w, tile_h = min(tile, width), min(tile, height)
-    for core in covering_tiles(width, height, tile):
-        col, row = min(core.col_off, width - tile_w), min(core.row_off, height - tile_h)
-        yield TileJob(core, with_margin(Window(col, row, tile_w, tile_h), margin))
+    tile_w, tile_h = tile_side(width, tile), tile_side(height, tile)
+    for row in range(0, height, tile_h):
+        for col in range(0, width, tile_w):
+            core = Window(col, row, min(tile_w, width - col), min(tile_h, height - row))
+            context = Window(min(col, width - tile_w), min(row, height - tile_h), tile_w, tile_h)
+            yield TileJob(core, with_margin(context, margin))
 
 
 def tile_count(width: int, height: int, tile: int) -> int:
-    return -(-width // tile) * -(-height // tile)
+    return -(-width // tile_side(width, tile)) * -(-height // tile_side(height, tile))
 
 
 def read_context(src: DatasetReader, window: Window, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:

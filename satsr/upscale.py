@@ -49,9 +49,9 @@ GDAL_CACHE_MB = 128  # GDAL block cache while writing: fixed, so memory does not
 class UpscaleOptions:
     """How to upscale; the CLI flags map one to one onto these fields."""
 
-    tile: int = 128  # LR pixels per tile side (a multiple of 64 keeps the 256 px output blocks whole)
+    tile: int = 256  # LR pixels per tile side (a multiple of 64 keeps the 256 px output blocks whole)
     overlap: int | None = None  # LR context margin on each tile side; None = generator receptive radius
-    batch_size: int = 4  # tiles per model call (memory grows with it, not with the scene)
+    batch_size: int | None = None  # tiles per model call; None = 1 on CPU (no gain there), 8 on CUDA
     bands: tuple[int, ...] | None = None  # 1-based input bands fed to the model; None = all but alpha
     device: str = "auto"  # auto (cuda when available), cpu or cuda
     cog: bool = False  # write a Cloud-Optimized GeoTIFF with overviews
@@ -62,7 +62,7 @@ class UpscaleOptions:
             raise UsageError(f"--tile {self.tile}: use at least 8 LR pixels (128 or 256 are good choices)")
         if self.overlap is not None and self.overlap < 0:
             raise UsageError(f"--overlap {self.overlap}: must be 0 or more LR pixels")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"--batch-size {self.batch_size}: must be at least 1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"--device {self.device}: choose auto, cpu or cuda")
@@ -157,12 +157,14 @@ def _write_scene(
     mode = validity_mode(ds)
     profile = upscaled_profile(ds, SCALE, bands)
     profile["count"] += mode == "alpha"
-    runner = TileRunner(weights.generator, weights.normalisation, resolve_device(options.device))
+    device = resolve_device(options.device)
+    runner = TileRunner(weights.generator, weights.normalisation, device)
+    batch_size = options.batch_size or (8 if device == "cuda" else 1)
     total = tile_count(ds.width, ds.height, options.tile)
     hr_total, hr_done, done = profile["width"] * profile["height"], 0, 0
     with rasterio.open(path, "w", **profile) as dst:
         describe_output(dst, ds, bands, mode, weights)
-        for batch in _batched(plan_tiles(ds.width, ds.height, options.tile, margin), options.batch_size):
+        for batch in _batched(plan_tiles(ds.width, ds.height, options.tile, margin), batch_size):
             hr_done += _process_batch(ds, dst, batch, runner, bands, mode)
             done += len(batch)
             progress(TILES_TASK, done, total)
