@@ -300,11 +300,11 @@ def upscale(
     scenes: Annotated[list[str], typer.Argument(help="GeoTIFF scenes, directories or glob patterns.")],
     output: Annotated[str | None, typer.Option("-o", "--output", help="Output file or directory.")] = None,
     weights: Annotated[str | None, typer.Option(help="gan (default), psnr, FILE or RUN_DIR.")] = None,
-    tile: Annotated[int | None, typer.Option(help="LR pixels per tile side (default 128).")] = None,
+    tile: Annotated[int | None, typer.Option(help="LR pixels per tile side (default 256).")] = None,
     overlap: Annotated[int | None, typer.Option(help="LR context per side (default: receptive field).")] = (
         None
     ),
-    batch_size: Annotated[int | None, typer.Option(help="Tiles per model call (default 4).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Tiles per model call (default 1 CPU, 8 CUDA).")] = None,
     bands: Annotated[str | None, typer.Option(help="Input bands, e.g. 1,2,3 (default: non-alpha).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     cog: Annotated[bool, typer.Option("--cog", help="Write Cloud-Optimized GeoTIFFs (overviews).")] = False,
