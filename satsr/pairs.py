@@ -209,5 +209,7 @@ def estimate_shift(lr: np.ndarray, hr: np.ndarray, scale: int) -> float:
     ref, mov = (lr_grey - lr_grey.mean()) * taper, (hr_down - hr_down.mean()) * taper
     if not ref.any() or not mov.any():
         return 0.0
-    shift, _, _ = phase_cross_correlation(ref, mov, upsample_factor=10)
+    # plain cross-correlation (normalization=None): the whitened phase correlation amplifies noise and
+    # reported > 0.5 px "shifts" on 8 % of low-texture Dar es Salaam tiles that agree to 37 dB PSNR
+    shift, _, _ = phase_cross_correlation(ref, mov, upsample_factor=10, normalization=None)
     return float(np.hypot(*shift))
