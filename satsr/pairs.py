@@ -127,19 +127,19 @@ class SceneReader:
                 yield from self._pair_row(row, cols, tile, min_valid)
 
     def _pair_row(self, row: int, cols: range, tile: int, min_valid: float) -> Iterator[Candidate | None]:
-        lr_strip, lr_valid = self._read(self.lr, Window(0, row, self.grid.width, tile), self.lr_fill)
+        lr_strip, lr_valid, lr_fill = self._read(self.lr, Window(0, row, self.grid.width, tile), self.lr_fill)
         s = self.scale
         for col in cols:
             valid = lr_valid[:, col : col + tile]
-            if valid.mean() < min_valid:
+            if valid.mean() < min_valid or lr_fill[:, col : col + tile].any():
                 yield None  # the LR alone already fails: the HR is not read
                 continue
             window = Window(col, row, tile, tile)
-            hr, hr_valid = self._read(
+            hr, hr_valid, hr_fill = self._read(
                 self.aligned, Window(col * s, row * s, tile * s, tile * s), self.hr_fill
             )
             both = hr_valid & np.kron(valid, np.ones((s, s), dtype=bool))
-            ok = both.mean() >= min_valid
+            ok = both.mean() >= min_valid and not hr_fill.any()
             yield Candidate(window, lr_strip[:, :, col : col + tile], hr, both) if ok else None
 
     def _degraded_row(
@@ -147,14 +147,14 @@ class SceneReader:
     ) -> Iterator[Candidate | None]:
         s, width = self.scale, self.grid.width * self.scale
         strip = Window(-margin, row * s - margin, width + 2 * margin, tile * s + 2 * margin)
-        hr_strip, hr_valid = self._read(self.hr, strip, self.hr_fill)
+        hr_strip, hr_valid, hr_fill = self._read(self.hr, strip, self.hr_fill)
         for col in cols:
             x0, x1 = col * s + margin, (col + tile) * s + margin
             valid = hr_valid[margin : margin + tile * s, x0:x1]
             # an LR pixel is valid only when all the HR pixels it is made from are valid
             lr_valid = valid.reshape(tile, s, tile, s).all(axis=(1, 3))
             both = np.kron(lr_valid, np.ones((s, s), dtype=bool))
-            if both.mean() < min_valid:
+            if both.mean() < min_valid or hr_fill[margin : margin + tile * s, x0:x1].any():
                 yield None
                 continue
             context = hr_strip[:, :, x0 - margin : x1 + margin]
@@ -164,11 +164,12 @@ class SceneReader:
                 Window(col, row, tile, tile), None, hr, both, _fill_nearest(context, context_valid)
             )
 
-    def _read(self, src: Any, window: Window, fill_rule: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, src: Any, window: Window, fill_rule: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Data, validity and detected fill. Fill is invalid too, and a tile touching it is never kept
+        (whatever --valid-fraction allows): its edge is a guess, unlike a declared mask's."""
         data, valid = read_window(src, window, self.bands)
-        if fill_rule:
-            valid &= ~self.fill.invalid(data, valid)
-        return data, valid
+        fill = self.fill.invalid(data, valid) if fill_rule else np.zeros(valid.shape, dtype=bool)
+        return data, valid & ~fill, fill
 
 
 def _fill_nearest(data: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -385,3 +385,15 @@ def test_scene_names() -> None:
         Path("SJER_001.tif"),
     ]
     assert scene_names(paths) == ["dar_es_salaam", "dar_es_salaam_2", "SJER_001"]
+
+
+def test_detected_fill_drops_tiles_whatever_the_valid_fraction(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    lr, hr = ground_pair(rng, 16)
+    lr_path = make_raster("lr.tif", lr, res=LR_RES)
+    hr = np.maximum(hr, 1).astype(np.uint8)
+    hr[:, :12, :12] = 0  # a small unflagged black corner in the first of four tiles
+    hr_path = make_raster("hr.tif", hr, res=HR_RES)
+    result = prepare([lr_path, hr_path], tmp_path / "ds", replace(TINY, valid_fraction=0.5))
+    assert result.scenes[0].dropped["invalid"] == 1 and sum(result.scenes[0].kept.values()) == 3
