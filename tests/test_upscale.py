@@ -327,3 +327,22 @@ def test_cog_output(tmp_path, make_raster, rng) -> None:
         assert hr.nodata == 0 and hr.tags()["SATSR_SCALE"] == "4"
         assert hr.transform == Affine(0.075, 0, 500_000.0, 0, -0.075, 4_000_000.0)
     assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == ["out.tif"]
+
+
+SATELLITE = Path(__file__).resolve().parents[2] / "shared" / "data" / "satellite"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["wv3_paris_rgb_30cm.tif", "wv3_vegas_rgba_30cm.tif"])
+def test_real_spacenet_scene(tmp_path, name) -> None:
+    src = SATELLITE / name
+    if not src.exists():
+        pytest.skip(f"{src} not available")
+    result = upscale_file(src, tmp_path / "out.tif", tiny_weights(tmp_path))
+    with rasterio.open(src) as lr, rasterio.open(result.dst) as hr:
+        assert hr.crs == lr.crs and hr.crs.is_geographic
+        assert hr.bounds == pytest.approx(lr.bounds, abs=1e-12)
+        assert hr.res == pytest.approx((lr.res[0] / 4, lr.res[1] / 4))
+        assert hr.count == lr.count and hr.colorinterp == lr.colorinterp
+        lr_mask = lr.read_masks(1)[:50, :50].repeat(4, 0).repeat(4, 1)
+        assert np.array_equal(hr.read_masks(1, window=((0, 200), (0, 200))), lr_mask)
