@@ -36,7 +36,7 @@ class EvaluateOptions:
     figure_tiles: int = 4  # tiles in the PNG figure, evenly spaced by index: the same every run
     figure_crop: int = 128  # HR px shown per tile in the figure (centre crop)
     data_range: float | None = None  # None: 255 for uint8, else the stored normalisation's widest band
-    window: int = 1024  # HR px per side of a streaming window in the raster modes
+    window: int = 512  # HR px per side of a streaming window in the raster modes (bounds memory)
 
 
 DEFAULTS = EvaluateOptions()

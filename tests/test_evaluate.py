@@ -261,3 +261,28 @@ def test_grid_mismatch_is_a_clear_error(make_raster: RasterFactory, rng: np.rand
         evaluate_rasters(shifted, None, lr)
     result = run_cli("evaluate", "--sr", str(shifted), "--hr", str(hr))
     assert result.returncode == 1 and "not on the grid" in result.stderr and "Traceback" not in result.stderr
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pairs"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent")
+def test_real_nairobi_pair_untrained_generator_ties_bicubic(tmp_path: Path) -> None:
+    import rasterio
+    from rasterio.windows import Window
+
+    from satsr.evaluate_raster import evaluate_model_on_pair
+
+    # a fully valid 128 px LR crop of the Nairobi pair; the HR is aligned by georeference, not cropped
+    with rasterio.open(SHARED / "nairobi_satellite_30cm.tif") as src:
+        window = Window(3584, 0, 128, 128)
+        profile = {**src.profile, "width": 128, "height": 128, "transform": src.window_transform(window)}
+        lr = tmp_path / "lr.tif"
+        with rasterio.open(lr, "w", **profile) as dst:
+            dst.write(src.read(window=window))
+    hr = SHARED / "nairobi_aerial_7.5cm.tif"
+    report = evaluate_model_on_pair(tiny_weights(tmp_path / "w.safetensors", False), lr, hr)
+    assert report.gain("bicubic", "psnr") == pytest.approx(0.0, abs=1e-9)
+    assert abs(report.gain("lanczos", "psnr")) < 1.0 and report.scores["sr"]["psnr"].overall > 30
+    assert report.scores["sr"]["lr_psnr"].overall > 40 and report.scores["sr"]["sharpness"].overall < 1
