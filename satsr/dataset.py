@@ -61,9 +61,9 @@ def _same_norm(a: Normalisation, b: Normalisation) -> bool:
     return a.dtype == b.dtype and np.allclose(a.low, b.low) and np.allclose(a.high, b.high)
 
 
-def valid_mask_path(root: Path, scene: str) -> Path:
-    """Optional (N, 4T, 4T) bool HR validity masks of a scene; absent means every pixel is valid."""
-    return root / "scenes" / f"{scene}_mask.npy"
+def zero_is_nodata(manifest: Manifest) -> bool:
+    """With --valid-fraction < 1, prepare zeroes invalid pixels in every band (else tiles are all valid)."""
+    return float(manifest.settings.get("valid_fraction", 1.0)) < 1.0
 
 
 class TileDataset(Dataset):
@@ -80,7 +80,7 @@ class TileDataset(Dataset):
         self.items: list[tuple[int, str, int]] = [
             (i, t.scene, t.index) for i, s in enumerate(self.sources) for t in s.manifest.split(split)
         ]
-        self._arrays: dict[tuple[int, str], tuple[Any, Any, Any]] = {}  # opened lazily, once per process
+        self._arrays: dict[tuple[int, str], tuple[Any, Any]] = {}  # opened lazily, once per process
         lr_tile = min(s.manifest.lr_tile for s in self.sources)
         if hr_crop is not None and hr_crop // SCALE > lr_tile:
             raise DataError(
@@ -91,22 +91,21 @@ class TileDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _open(self, source: int, scene: str) -> tuple[Any, Any, Any]:
+    def _open(self, source: int, scene: str) -> tuple[Any, Any]:
         key = (source, scene)
         if key not in self._arrays:
-            root = self.sources[source].root
-            lr, hr = open_scene(root, scene)
-            mask_path = valid_mask_path(root, scene)
-            mask = np.load(mask_path, mmap_mode="r") if mask_path.exists() else None
-            self._arrays[key] = (lr, hr, mask)
+            self._arrays[key] = open_scene(self.sources[source].root, scene)
         return self._arrays[key]
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, seed = key if isinstance(key, tuple) else (key, None)
         source, scene, row = self.items[index]
-        lr_all, hr_all, mask_all = self._open(source, scene)
+        lr_all, hr_all = self._open(source, scene)
         lr, hr = lr_all[row], hr_all[row]
-        valid = mask_all[row] if mask_all is not None else np.ones(hr.shape[1:], dtype=bool)
+        if zero_is_nodata(self.sources[source].manifest):
+            valid = np.asarray(hr).any(axis=0)
+        else:
+            valid = np.ones(hr.shape[1:], dtype=bool)
         if self.hr_crop is not None and seed is not None:
             lr, hr, valid = random_crop(lr, hr, valid, self.hr_crop // SCALE, np.random.default_rng(seed))
         lr_n = self.norm.forward(np.ascontiguousarray(lr))

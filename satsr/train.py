@@ -124,6 +124,8 @@ def _prepare_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
         raise OutputExistsError(f"{d}: run directory exists; pass --resume to continue it or --overwrite")
     if resume and not (d / CHECKPOINT).exists():
         raise TrainingError(f"{d / CHECKPOINT}: no checkpoint to resume from; start the run without --resume")
+    if run.world > 1:
+        dist.barrier()  # every rank has looked before rank 0 creates anything
     if run.main:
         if overwrite and not resume:
             for name in OUTPUTS:
@@ -180,8 +182,16 @@ def _loader(run: Run, train: TileDataset) -> Iterator[list[torch.Tensor]]:
     sampler = CropSampler(len(train), cfg.batch_size, cfg.seed, run.step, run.rank, run.world)
     workers, cuda = cfg.num_workers, run.device.type == "cuda"
     prefetch = 4 if workers else None
+    # Own generator: creating a loader iterator draws a base seed, which must not shift the global RNG
+    # (a resumed run creates its loader at another point of the RNG stream than a straight run).
+    generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(
-        train, batch_sampler=sampler, num_workers=workers, pin_memory=cuda, prefetch_factor=prefetch
+        train,
+        batch_sampler=sampler,
+        num_workers=workers,
+        pin_memory=cuda,
+        prefetch_factor=prefetch,
+        generator=generator,
     )
     return iter(loader)
 
