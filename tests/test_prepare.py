@@ -13,6 +13,7 @@ import rasterio
 from affine import Affine
 from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window
+from scipy import ndimage
 
 from satsr.cli import main
 from satsr.degrade import Degradation, degrade
@@ -397,3 +398,38 @@ def test_detected_fill_drops_tiles_whatever_the_valid_fraction(
     hr_path = make_raster("hr.tif", hr, res=HR_RES)
     result = prepare([lr_path, hr_path], tmp_path / "ds", replace(TINY, valid_fraction=0.5))
     assert result.scenes[0].dropped["invalid"] == 1 and sum(result.scenes[0].kept.values()) == 3
+
+
+# --- real imagery (slow; skipped without ../shared/data) ---------------------------------------------------
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "pairs").is_dir(), reason="real imagery in ../shared/data is absent")
+def test_real_pair_is_aligned(tmp_path: Path) -> None:
+    pair = [DATA / "pairs" / "nairobi_satellite_30cm.tif", DATA / "pairs" / "nairobi_aerial_7.5cm.tif"]
+    result = prepare(pair, tmp_path / "ds", PrepareConfig(val=0.1))
+    assert sum(result.scenes[0].kept.values()) > 200 and result.shift["median"] <= 0.25
+    manifest = load_manifest(tmp_path / "ds")
+    lr_tiles, hr_tiles = open_manifest_scene(tmp_path / "ds", "nairobi")
+    psnr = [
+        10 * np.log10(255**2 / np.mean((lr_tiles[i].astype(float) - area_down(np.asarray(hr_tiles[i]))) ** 2))
+        for i in range(0, len(manifest.tiles), 10)
+    ]
+    assert np.median(psnr) >= 30  # measured 35.5 dB; a 1 px misalignment gives ~26
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "aerial").is_dir(), reason="real imagery in ../shared/data is absent")
+def test_unflagged_black_region_gives_no_tiles(tmp_path: Path) -> None:
+    path = DATA / "aerial" / "oam" / "oam_10cm_partial.tif"
+    prepare([path], tmp_path / "ds", PrepareConfig(stride=32), Degradation())
+    manifest = load_manifest(tmp_path / "ds")
+    with rasterio.open(path) as src:
+        labels, _ = ndimage.label(np.all(src.read() == 0, axis=0))
+    region = labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1  # the black no-data region
+    assert region.mean() > 0.15 and len(manifest.tiles) > 100
+    for t in manifest.tiles:
+        col, row, w, h = t.lr_window
+        assert not region[row * 4 : (row + h) * 4, col * 4 : (col + w) * 4].any()
