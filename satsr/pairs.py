@@ -8,6 +8,7 @@ never a scene; in pair mode the HR is read only where the LR tile could pass the
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,6 +22,7 @@ from affine import Affine
 from rasterio.windows import Window
 from scipy import ndimage
 
+from satsr.errors import DataError, UsageError
 from satsr.raster import aligned_hr, check_pair, has_mask, open_raster, read_window, select_bands
 from satsr.tiling import full_tiles
 
@@ -92,6 +94,37 @@ def scene_names(paths: list[Path]) -> list[str]:
             name = f"{base}_{n}"
         names.append(name)
     return names
+
+
+def sources_for(inputs: list[Path], degraded: bool) -> list[SceneSource]:
+    """Pairs (LR, HR, LR, HR ...) or aerial rasters (directories expand to their *.tif)."""
+    if degraded:
+        paths: list[Path] = []
+        for p in inputs:
+            found = sorted([*p.glob("*.tif"), *p.glob("*.tiff")]) if p.is_dir() else [p]
+            if p.is_dir() and not found:
+                raise DataError(f"{p}: directory holds no .tif files; give aerial GeoTIFFs")
+            paths.extend(found)
+        return [SceneSource(n, p, None) for n, p in zip(scene_names(paths), paths, strict=True)]
+    if not inputs or len(inputs) % 2:
+        raise UsageError(
+            f"got {len(inputs)} rasters: give pairs in SATELLITE AERIAL order, or --degrade for aerial only"
+        )
+    lrs, hrs = inputs[0::2], inputs[1::2]
+    return [SceneSource(n, hr, lr) for n, lr, hr in zip(scene_names(lrs), lrs, hrs, strict=True)]
+
+
+def held_out(sources: list[SceneSource], patterns: tuple[str, ...]) -> set[str]:
+    names = [s.name for s in sources]
+    out: set[str] = set()
+    for pattern in patterns:
+        hits = fnmatch.filter(names, pattern)
+        if not hits:
+            raise UsageError(
+                f"--test-scenes {pattern!r} matches no scene; scene names are {', '.join(names)}"
+            )
+        out.update(hits)
+    return out
 
 
 class SceneReader:

@@ -9,7 +9,6 @@ interrupted run leaves no finished-looking dataset.
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from satsr.degrade import Degradation, degrade
 from satsr.errors import DataError, UsageError
 from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest
 from satsr.normalise import Normalisation
-from satsr.pairs import Candidate, FillRule, SceneSource, estimate_shift, open_scene, scene_names
+from satsr.pairs import Candidate, FillRule, SceneSource, estimate_shift, held_out, open_scene, sources_for
 from satsr.progress import Progress, silent
 from satsr.raster import atomic_output
 from satsr.split import BUFFER, SplitSpec, TilePosition, assign_splits
@@ -94,37 +93,6 @@ class _Collected:
     measured: list[float] = field(default_factory=list)  # every shift measured (kept or not)
     candidates: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
-
-
-def sources_for(inputs: list[Path], degraded: bool) -> list[SceneSource]:
-    """Pairs (LR, HR, LR, HR ...) or aerial rasters (directories expand to their *.tif)."""
-    if degraded:
-        paths: list[Path] = []
-        for p in inputs:
-            found = sorted([*p.glob("*.tif"), *p.glob("*.tiff")]) if p.is_dir() else [p]
-            if p.is_dir() and not found:
-                raise DataError(f"{p}: directory holds no .tif files; give aerial GeoTIFFs")
-            paths.extend(found)
-        return [SceneSource(n, p, None) for n, p in zip(scene_names(paths), paths, strict=True)]
-    if not inputs or len(inputs) % 2:
-        raise UsageError(
-            f"got {len(inputs)} rasters: give pairs in SATELLITE AERIAL order, or --degrade for aerial only"
-        )
-    lrs, hrs = inputs[0::2], inputs[1::2]
-    return [SceneSource(n, hr, lr) for n, lr, hr in zip(scene_names(lrs), lrs, hrs, strict=True)]
-
-
-def held_out(sources: list[SceneSource], patterns: tuple[str, ...]) -> set[str]:
-    names = [s.name for s in sources]
-    out: set[str] = set()
-    for pattern in patterns:
-        hits = fnmatch.filter(names, pattern)
-        if not hits:
-            raise UsageError(
-                f"--test-scenes {pattern!r} matches no scene; scene names are {', '.join(names)}"
-            )
-        out.update(hits)
-    return out
 
 
 def prepare(
