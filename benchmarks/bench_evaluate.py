@@ -7,7 +7,9 @@
    tiles in the same batches, and of the evaluation with only psnr,mse. Ratios say what scoring costs.
    Without --weights the default architecture at initialisation is used (speed does not depend on values).
 2. Raster mode: peak RSS of a fresh process scoring --sr/--hr/--lr rasters of two sizes 9x apart in
-   pixels (all metrics, synthetic smooth scenes): flat means streaming, not whole-raster loads.
+   pixels (all metrics, synthetic smooth scenes): flat means streaming, not whole-raster loads. Growth
+   up to the fixed GDAL block cache (satsr.evaluate_raster.GDAL_CACHE_MB = 128 MiB) is expected: with
+   it set to 8 MiB, 1024 px -> 3072 px measured 348 -> 360 MiB.
 """
 
 from __future__ import annotations

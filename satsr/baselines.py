@@ -34,8 +34,8 @@ def _inverse(sr: torch.Tensor, norm: Normalisation) -> np.ndarray:
 
 
 def run_generator(generator: Generator, norm: Normalisation, lr: np.ndarray) -> np.ndarray:
-    """Upscale a batch of whole (N, C, h, w) tiles: no context beyond each tile (edges see replicate-free
-    zero padding of the convolutions), exactly what the network does to an isolated tile."""
+    """Upscale a batch of whole (N, C, h, w) tiles with no context beyond each tile (the convolutions
+    zero-pad at the tile edge): what the network does to an isolated tile."""
     with torch.inference_mode():
         return _inverse(generator(_forward(lr, norm)), norm)
 

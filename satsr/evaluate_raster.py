@@ -15,16 +15,18 @@ import math
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from satsr import SCALE
-from satsr.errors import DataError, GeoMismatchError
+from satsr.errors import DataError, GeoMismatchError, UsageError
 from satsr.evaluate import (
     DEFAULTS,
     EvaluateOptions,
@@ -35,12 +37,13 @@ from satsr.evaluate import (
     figure_indexes,
     weights_summary,
 )
-from satsr.metrics import Sample, Scorer
+from satsr.metrics import METRICS, Sample, Scorer
 from satsr.normalise import Normalisation
 from satsr.progress import Progress, silent
 from satsr.tiling import covering_tiles
 
 GRID_TOLERANCE = 1e-3  # fraction of a pixel under which two grids count as identical
+GDAL_CACHE_MB = 128  # GDAL block cache while reading: fixed, so memory does not grow with the scene
 
 
 def evaluate_model_on_pair(
@@ -71,7 +74,10 @@ def evaluate_rasters(
     from satsr.raster import aligned_hr, data_band_indexes, open_raster
 
     start = time.perf_counter()
+    if hr is None:  # without ground truth only the no-reference metrics make sense
+        options = replace(options, metrics=no_reference(options.metrics))
     with ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
         sr_src = stack.enter_context(open_raster(sr))
         bands = data_band_indexes(sr_src)
         srcs: dict[str, Any] = {"sr": sr_src}
@@ -101,6 +107,15 @@ def evaluate_rasters(
     }  # fmt: skip
     scores = {m: s.results() for m, s in scorers.items()}
     return EvaluationReport("raster", settings, scores, counts, time.perf_counter() - start, crops, norm)
+
+
+def no_reference(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The requested metrics that need no HR; a usage error when none is left."""
+    kept = tuple(n for n in names if not METRICS[n].needs_hr)
+    if not kept:
+        free = ", ".join(n for n, m in METRICS.items() if not m.needs_hr)
+        raise UsageError(f"--metrics {','.join(names)}: all need --hr; without a reference use {free}")
+    return kept
 
 
 def _resolved(path: str | Path | None) -> str | None:

@@ -245,7 +245,9 @@ def test_sr_raster_masks_and_lr_only(make_raster: RasterFactory, rng: np.random.
     report = evaluate_rasters(sr, hr, lr, EvaluateOptions(window=32, shave=4))
     assert report.scores["sr"]["psnr"].count == (64 - 8) * (32 - 4)  # the masked half is left out
     lr_only = evaluate_rasters(sr, None, lr, EvaluateOptions(metrics=("psnr", "lr_psnr")))
-    assert lr_only.scores["sr"]["psnr"].count == 0 and lr_only.scores["sr"]["lr_psnr"].count == 14 * 14
+    assert set(lr_only.scores["sr"]) == {"lr_psnr"} and lr_only.scores["sr"]["lr_psnr"].count == 14 * 14
+    with pytest.raises(UsageError, match="lr_psnr"):
+        evaluate_rasters(sr, None, lr, EvaluateOptions(metrics=("psnr",)))
 
 
 def test_grid_mismatch_is_a_clear_error(make_raster: RasterFactory, rng: np.random.Generator) -> None:
