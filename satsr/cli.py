@@ -304,7 +304,7 @@ def upscale(
     overlap: Annotated[int | None, typer.Option(help="LR context per side (default: receptive field).")] = (
         None
     ),
-    batch_size: Annotated[int | None, typer.Option(help="Tiles per model call (default 1 CPU, 8 CUDA).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Tiles per call (default 1 CPU, 8 CUDA).")] = None,
     bands: Annotated[str | None, typer.Option(help="Input bands, e.g. 1,2,3 (default: non-alpha).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     cog: Annotated[bool, typer.Option("--cog", help="Write Cloud-Optimized GeoTIFFs (overviews).")] = False,
@@ -336,7 +336,8 @@ def upscale(
         console.print(f"{r.dst}: {r.hr_size[0]}x{r.hr_size[1]} px in {r.seconds:.1f} s "
                       f"({r.output_mp_per_s:.2f} output MP/s)", highlight=False)  # fmt: skip
     for src, reason in outcome.failures:
-        console.print(f"[bold red]failed:[/] {src}: {reason}", highlight=False, soft_wrap=True)
+        where = "" if reason.startswith(str(src)) else f"{src}: "  # most messages name the file already
+        console.print(f"[bold red]failed:[/] {where}{reason}", highlight=False, soft_wrap=True)
     if outcome.failures:
         raise SatsrError(f"{len(outcome.failures)} of {len(pairs)} scenes failed (listed above)")
 

@@ -124,8 +124,8 @@ def check_scene(ds: DatasetReader, weights: LoadedWeights, options: UpscaleOptio
     if len(bands) != expected:
         example = ",".join(str(b) for b in range(1, expected + 1))
         raise DataError(
-            f"{ds.name}: {len(bands)} bands selected {bands} but the weights {name} take {expected}; "
-            f"choose {expected} bands with --bands (e.g. --bands {example})"
+            f"{ds.name}: the weights {name} take {expected} bands but {len(bands)} are selected {bands}; "
+            f"choose {expected} with --bands (e.g. --bands {example})"
         )
     dtypes = {ds.dtypes[b - 1] for b in bands}
     trained = weights.normalisation.dtype
@@ -293,28 +293,34 @@ def upscale_many(
     pairs: list[tuple[Path, Path]], weights: LoadedWeights, options: UpscaleOptions = UpscaleOptions(),
     progress: Progress = silent,
 ) -> BatchReport:  # fmt: skip
-    """Upscale (src, dst) pairs with one progress over all tiles; failures are collected, not raised."""
+    """Upscale (src, dst) pairs with one progress over all tiles; failures are collected, not raised.
+
+    Tiles of a failed scene count as done (the bar still ends full); its pixels do not (MP/s stays true).
+    """
     sizes = [_scene_size(src) for src, _ in pairs]
     tiles = [tile_count(w, h, options.tile) if w else 0 for w, h in sizes]
-    pixels = [w * h * SCALE * SCALE for w, h in sizes]
+    grand = {TILES_TASK: sum(tiles), PIXELS_TASK: sum(w * h * SCALE * SCALE for w, h in sizes)}
+    base = dict.fromkeys(grand, 0)
     results: list[UpscaleResult] = []
     failures: list[tuple[Path, str]] = []
     for k, (src, dst) in enumerate(pairs):
-        offsets = {TILES_TASK: (sum(tiles[:k]), sum(tiles)), PIXELS_TASK: (sum(pixels[:k]), sum(pixels))}
 
-        def report(task: str, done: int, total: int, offsets: dict = offsets) -> None:
-            base, grand = offsets.get(task, (0, total))
-            progress(task, base + done, grand)
+        def report(task: str, done: int, total: int) -> None:
+            progress(task, base.get(task, 0) + done, grand.get(task, total))
 
         try:
             results.append(upscale_file(src, dst, weights, options, report))
+            base[PIXELS_TASK] += results[-1].hr_size[0] * results[-1].hr_size[1]
         except (SatsrError, RasterioError, OSError) as exc:
-            failures.append(
-                (src, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-            )
-        for task, (base, grand) in offsets.items():
-            progress(task, base + (tiles[k] if task == TILES_TASK else pixels[k]), grand)
+            failures.append((src, _one_line(exc)))
+        base[TILES_TASK] += tiles[k]
+        progress(TILES_TASK, base[TILES_TASK], grand[TILES_TASK])
     return BatchReport(results, failures)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _scene_size(src: Path) -> tuple[int, int]:
