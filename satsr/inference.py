@@ -12,14 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rasterio.io import DatasetReader
+from rasterio.enums import ColorInterp
+from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.windows import Window
 from scipy.ndimage import distance_transform_edt
 
 from satsr import SCALE
 from satsr.models import Generator
 from satsr.normalise import Normalisation
-from satsr.raster import read_window
+from satsr.raster import has_mask, read_window
 from satsr.tiling import scale_window, with_margin
 
 
@@ -117,3 +118,41 @@ def core_of(lr: np.ndarray, job: TileJob) -> np.ndarray:
     """The core window's part of an array read on the job's context window (last two axes)."""
     row, col = int(job.core.row_off - job.context.row_off), int(job.core.col_off - job.context.col_off)
     return lr[..., row : row + int(job.core.height), col : col + int(job.core.width)]
+
+
+def validity_mode(ds: DatasetReader) -> str:
+    """How invalid pixels are marked in the output: like the input marks them."""
+    if ds.nodata is not None:
+        return "nodata"
+    if ColorInterp.alpha in ds.colorinterp:
+        return "alpha"
+    return "mask" if has_mask(ds) else "none"
+
+
+def write_tile(
+    dst: DatasetWriter, job: TileJob, hr: np.ndarray, hr_valid: np.ndarray, mode: str, nodata: float | None
+) -> None:
+    """Write a tile's HR pixels, marking invalid ones the way the input did."""
+    window = scale_window(job.core, SCALE)
+    if mode == "nodata" and nodata is not None:
+        fill = np.asarray(nodata).astype(hr.dtype)
+        hr = np.where(hr_valid, _avoid_value(hr, nodata), fill)
+    elif mode != "none":
+        hr = np.where(hr_valid, hr, np.zeros((), hr.dtype))
+    if mode == "alpha":
+        top = np.iinfo(hr.dtype).max if np.issubdtype(hr.dtype, np.integer) else 255
+        hr = np.concatenate([hr, np.where(hr_valid, top, 0).astype(hr.dtype)[None]])
+    dst.write(hr, window=window)
+    if mode == "mask":
+        dst.write_mask(np.where(hr_valid, 255, 0).astype(np.uint8), window=window)
+
+
+def _avoid_value(hr: np.ndarray, value: float) -> np.ndarray:
+    """Nudge valid pixels off the nodata value by one DN, so that they are not read back as nodata."""
+    if not np.issubdtype(hr.dtype, np.integer) or not np.isfinite(value):
+        return hr
+    info = np.iinfo(hr.dtype)
+    if not info.min <= value <= info.max:
+        return hr
+    alt = value + 1 if value < info.max else value - 1
+    return np.where(hr == value, np.asarray(alt).astype(hr.dtype), hr)

@@ -34,10 +34,11 @@ from satsr.inference import (
     read_context,
     tile_count,
     upscale_mask,
+    validity_mode,
+    write_tile,
 )  # fmt: skip
 from satsr.progress import Progress, silent
-from satsr.raster import atomic_output, has_mask, open_raster, select_bands, upscaled_profile
-from satsr.tiling import scale_window
+from satsr.raster import atomic_output, open_raster, select_bands, upscaled_profile
 from satsr.weights import LoadedWeights
 
 TILES_TASK = "upscale tiles"  # progress task: tiles done of all tiles
@@ -139,15 +140,6 @@ def check_scene(ds: DatasetReader, weights: LoadedWeights, options: UpscaleOptio
     return bands
 
 
-def validity_mode(ds: DatasetReader) -> str:
-    """How invalid pixels are marked in the output: like the input marks them."""
-    if ds.nodata is not None:
-        return "nodata"
-    if ColorInterp.alpha in ds.colorinterp:
-        return "alpha"
-    return "mask" if has_mask(ds) else "none"
-
-
 def _write_scene(
     ds: DatasetReader, path: Path, bands: list[int], weights: LoadedWeights, options: UpscaleOptions,
     progress: Progress,
@@ -194,35 +186,6 @@ def _process_batch(
         write_tile(dst, job, hr, hr_valid, mode, ds.nodata)
         written += hr_valid.size
     return written
-
-
-def write_tile(
-    dst: DatasetWriter, job: TileJob, hr: np.ndarray, hr_valid: np.ndarray, mode: str, nodata: float | None
-) -> None:
-    """Write a tile's HR pixels, marking invalid ones the way the input did."""
-    window = scale_window(job.core, SCALE)
-    if mode == "nodata" and nodata is not None:
-        fill = np.asarray(nodata).astype(hr.dtype)
-        hr = np.where(hr_valid, _avoid_value(hr, nodata), fill)
-    elif mode != "none":
-        hr = np.where(hr_valid, hr, np.zeros((), hr.dtype))
-    if mode == "alpha":
-        top = np.iinfo(hr.dtype).max if np.issubdtype(hr.dtype, np.integer) else 255
-        hr = np.concatenate([hr, np.where(hr_valid, top, 0).astype(hr.dtype)[None]])
-    dst.write(hr, window=window)
-    if mode == "mask":
-        dst.write_mask(np.where(hr_valid, 255, 0).astype(np.uint8), window=window)
-
-
-def _avoid_value(hr: np.ndarray, value: float) -> np.ndarray:
-    """Nudge valid pixels off the nodata value by one DN, so that they are not read back as nodata."""
-    if not np.issubdtype(hr.dtype, np.integer) or not np.isfinite(value):
-        return hr
-    info = np.iinfo(hr.dtype)
-    if not info.min <= value <= info.max:
-        return hr
-    alt = value + 1 if value < info.max else value - 1
-    return np.where(hr == value, np.asarray(alt).astype(hr.dtype), hr)
 
 
 def describe_output(
