@@ -10,6 +10,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def flush_denormals() -> None:
+    """Treat denormal floats as zero on the CPU.
+
+    The generator's tail starts at zero, so early in training (and in lightly trained weights) many
+    activations are denormal; x86 handles those in microcode, measured here at 2-7x slower steps.
+    """
+    torch.set_flush_denormal(True)
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
     """Everything needed to rebuild a generator; stored in every weights file."""

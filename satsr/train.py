@@ -28,7 +28,7 @@ from satsr.config import TrainConfig, to_toml
 from satsr.dataset import CropSampler, Source, TileDataset, open_sources
 from satsr.errors import OutputExistsError, TrainingError
 from satsr.gan import Nets, adam, adversarial_step, pretrain_step, unwrap, update_ema
-from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.models import Discriminator, Generator, GeneratorSpec, flush_denormals
 from satsr.monitor import CsvLog, pick, plot_curves, sample_grid, validate
 from satsr.progress import Progress, silent
 from satsr.raster import atomic_output
@@ -80,6 +80,7 @@ def run_training(
     command: str | None = None,
 ) -> TrainResult:  # fmt: skip
     """Train (or resume) a run; returns the final step and scores. Raises TrainingError on divergence."""
+    flush_denormals()
     with _distributed(cfg) as (rank, world, device):
         sources = open_sources(datasets)
         run = Run(cfg, Path(run_dir), sources, device, rank, world, command=command)

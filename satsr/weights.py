@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from satsr import __version__
 from satsr.errors import WeightsError
-from satsr.models import Generator, GeneratorSpec
+from satsr.models import Generator, GeneratorSpec, flush_denormals
 from satsr.normalise import Normalisation
 from satsr.raster import atomic_output
 
@@ -91,6 +91,7 @@ def load_weights(name: str | Path | None = None) -> LoadedWeights:
     except RuntimeError as exc:
         raise WeightsError(f"{path}: tensors do not match the stored architecture ({exc})") from None
     generator.eval()
+    flush_denormals()  # inference on lightly trained weights is full of denormals
     return LoadedWeights(generator, Normalisation.from_dict(meta["normalisation"]), meta, path)
 
 
