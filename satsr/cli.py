@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -40,7 +40,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = None,
 ) -> None:
     """satsr: prepare -> train -> evaluate -> upscale."""
@@ -49,13 +49,20 @@ def _root(
 @contextmanager
 def rich_progress() -> Iterator:
     """A progress callback `report(task, completed, total)` drawn as rich bars on stderr."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.progress import TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )  # fmt: skip
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=console, transient=False) as bars:
-        ids: dict[str, int] = {}
+        ids: dict[str, TaskID] = {}
 
         def report(task: str, completed: int, total: int) -> None:
             if task not in ids:
@@ -63,10 +70,6 @@ def rich_progress() -> Iterator:
             bars.update(ids[task], completed=completed, total=total)
 
         yield report
-
-
-def _not_implemented(command: str) -> None:
-    raise SatsrError(f"satsr {command}: not implemented yet")
 
 
 @app.command()
@@ -291,8 +294,10 @@ def _render_evaluation(report: EvaluationReport) -> None:
 
 def _evaluation_caption(report: EvaluationReport) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
-    return (f"{counts}; {report.seconds:.1f} s. Δ = SR minus baseline. PSNR from the MSE pooled over all "
-            "scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR.")
+    return (
+        f"{counts}; {report.seconds:.1f} s. Δ = SR minus baseline. PSNR from the MSE pooled over all "
+        "scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR."
+    )
 
 
 @app.command()

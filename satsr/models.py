@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 
@@ -66,7 +67,7 @@ class Generator(nn.Module):
         )  # fmt: skip
         self.tail = nn.Conv2d(f, spec.bands, 3, padding=1)
         nn.init.zeros_(self.tail.weight)  # start as exact bicubic: training only has to add detail
-        nn.init.zeros_(self.tail.bias)
+        nn.init.zeros_(self.tail.bias)  # type: ignore[arg-type]
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         feat = self.head(lr)
@@ -92,7 +93,7 @@ class Discriminator(nn.Module):
         super().__init__()
         widths = [features, features, 2 * features, 2 * features, 4 * features, 4 * features, 8 * features]
         layers: list[nn.Module] = [nn.Conv2d(bands, features, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
-        for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        for i, (cin, cout) in enumerate(itertools.pairwise(widths)):
             stride = 2 if i % 2 == 0 else 1
             layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         self.features = nn.Sequential(*layers)

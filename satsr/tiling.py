@@ -24,9 +24,8 @@ def covering_tiles(width: int, height: int, tile: int) -> Iterator[Window]:
 
 def with_margin(window: Window, margin: int) -> Window:
     """The window grown by `margin` px on every side (it may reach outside the raster)."""
-    return Window(
-        window.col_off - margin, window.row_off - margin, window.width + 2 * margin, window.height + 2 * margin
-    )
+    col, row, grown = window.col_off - margin, window.row_off - margin, 2 * margin
+    return Window(col, row, window.width + grown, window.height + grown)
 
 
 def scale_window(window: Window, scale: int) -> Window:

@@ -1,4 +1,7 @@
-"""Weights files: safetensors tensors plus JSON metadata (architecture, normalisation, provenance). No pickle."""
+"""Weights files: safetensors tensors plus JSON metadata (architecture, normalisation, provenance).
+
+No pickle: a weights file cannot run code when loaded.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ def resolve_weights(name: str | Path | None) -> Path:
     if str(name) in SHIPPED:
         path = shipped_weights_dir() / SHIPPED[str(name)]
         if not path.exists():
-            raise WeightsError(f"{path}: shipped weights '{name}' are missing; reinstall satsr or pass --weights")
+            hint = "reinstall satsr or pass --weights FILE"
+            raise WeightsError(f"{path}: shipped weights '{name}' are missing; {hint}")
         return path
     path = Path(name)
     if path.is_dir():
@@ -82,7 +86,8 @@ def load_weights(name: str | Path | None = None) -> LoadedWeights:
             meta = json.loads((f.metadata() or {})[METADATA_KEY])
         tensors = load_file(str(path))
     except (SafetensorError, KeyError, json.JSONDecodeError, OSError) as exc:
-        raise WeightsError(f"{path}: not a satsr weights file ({exc}); pass a file written by satsr train") from None
+        hint = "pass a file written by satsr train"
+        raise WeightsError(f"{path}: not a satsr weights file ({exc}); {hint}") from None
     arch = meta["architecture"]
     spec = GeneratorSpec(**{k: int(arch[k]) for k in ("bands", "features", "blocks", "scale")})
     generator = Generator(spec)

@@ -46,7 +46,7 @@ def make_raster(tmp_path: Path) -> RasterFactory:
         }  # fmt: skip
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
             dst.write(np.stack(bands))
-            if len(bands) in (3, 4):
+            if data.shape[0] == 3:
                 rgb = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
                 dst.colorinterp = rgb + ([ColorInterp.alpha] if alpha is not None else [])
             elif alpha is not None:
