@@ -103,7 +103,7 @@ class TileDataset(Dataset):
         lr_all, hr_all = self._open(source, scene)
         lr, hr = lr_all[row], hr_all[row]
         if zero_is_nodata(self.sources[source].manifest):
-            valid = np.asarray(hr).any(axis=0)
+            valid = np.asarray(np.asarray(hr).any(axis=0))
         else:
             valid = np.ones(hr.shape[1:], dtype=bool)
         if self.hr_crop is not None and seed is not None:

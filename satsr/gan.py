@@ -121,7 +121,7 @@ def adversarial_step(
 def update_ema(ema: nn.Module, g: nn.Module, decay: float, step: int) -> None:
     """EMA with warm-up: early on the average follows G closely, later it smooths over ~1/(1-decay) steps."""
     d = min(decay, (1 + step) / (10 + step))
-    ema_p, g_p = list(ema.parameters()), [p.detach() for p in g.parameters()]
+    ema_p, g_p = [p.data for p in ema.parameters()], [p.detach() for p in g.parameters()]
     torch._foreach_lerp_(ema_p, g_p, 1 - d)
     for eb, gb in zip(ema.buffers(), g.buffers(), strict=True):
         eb.copy_(gb)

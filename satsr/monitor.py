@@ -61,27 +61,28 @@ def validate(g: nn.Module, val: TileDataset, indices: Sequence[int], device: tor
     lo, hi = (t.to(device) for t in output_range(val.norm))
     was_training = g.training
     g.eval()
-    sums = {"sr": [0.0, 0, []], "bicubic": [0.0, 0, []]}
+    err_sum = {"sr": 0.0, "bicubic": 0.0}
+    pixels = {"sr": 0, "bicubic": 0}
+    psnrs: dict[str, list[float]] = {"sr": [], "bicubic": []}
     residuals: list[tuple[torch.Tensor, torch.Tensor]] = []
     for i in indices:
         lr, hr, valid = (t.to(device) for t in val[i])
         sr = torch.minimum(torch.maximum(g(lr[None]).float(), lo), hi)[0]
         bic = F.interpolate(lr[None], scale_factor=SCALE, mode="bicubic", align_corners=False)
         bic = torch.minimum(torch.maximum(bic, lo), hi)[0]
-        for name, out in (("sr", sr), ("bicubic", bic)):
-            err, count = _masked_mse(out, hr, valid)
+        for name, pred in (("sr", sr), ("bicubic", bic)):
+            err, count = _masked_mse(pred, hr, valid)
             if count:
-                acc = sums[name]
-                acc[0], acc[1] = acc[0] + err, acc[1] + count
-                acc[2].append(10 * math.log10(1 / max(err / count, 1e-12)))
+                err_sum[name] += err
+                pixels[name] += count
+                psnrs[name].append(10 * math.log10(1 / max(err / count, 1e-12)))
         if len(residuals) < SPREAD_TILES and (not residuals or residuals[0][0].shape == sr.shape):
             residuals.append((sr - bic, hr - bic))
     g.train(was_training)
     out: dict[str, Any] = {}
     for name, suffix in (("sr", ""), ("bicubic", "_bicubic")):
-        err, count, psnrs = sums[name]
-        out[f"val_mse{suffix}"] = err / count if count else math.nan
-        out[f"val_psnr{suffix}"] = float(np.mean(psnrs)) if psnrs else math.nan
+        out[f"val_mse{suffix}"] = err_sum[name] / pixels[name] if pixels[name] else math.nan
+        out[f"val_psnr{suffix}"] = float(np.mean(psnrs[name])) if psnrs[name] else math.nan
     if len(residuals) >= 2:
         sr_res = torch.stack([r[0] for r in residuals]).std(dim=0).mean()
         hr_res = torch.stack([r[1] for r in residuals]).std(dim=0).mean()

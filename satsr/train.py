@@ -138,10 +138,13 @@ def _prepare_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
 
 
 def _build(cfg: TrainConfig, bands: int, device: torch.device, world: int) -> Nets:
-    g = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks)).to(device)
-    d = Discriminator(bands=bands, features=cfg.d_features).to(device)
-    if device.type == "cuda":
-        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
+    g: torch.nn.Module = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks)).to(
+        device
+    )
+    d: torch.nn.Module = Discriminator(bands=bands, features=cfg.d_features).to(device)
+    if device.type == "cuda":  # in place: Module.to converts parameters, the module stays the same object
+        g.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        d.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     ema = copy.deepcopy(g).requires_grad_(False)
     opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)
     if world > 1:
@@ -241,6 +244,7 @@ def _loop(run: Run, nets: Nets, progress: Progress, on_metrics: MetricsCallback)
     while run.step < cfg.steps:
         t0 = time.perf_counter()
         batch = _to_device(run, next(batches))
+        metrics: dict[str, Any]
         if run.step < cfg.pretrain_steps:
             nets.opt_g.param_groups[0]["lr"] = cfg.lr_pretrain
             metrics = pretrain_step(nets, batch, cfg, run.autocast)
@@ -255,7 +259,7 @@ def _loop(run: Run, nets: Nets, progress: Progress, on_metrics: MetricsCallback)
             sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
         counts["_steps"] = counts.get("_steps", 0) + 1
         if run.main and (run.step % cfg.log_every == 0 or run.step == cfg.steps):
-            row = {k: v / counts[k] for k, v in sums.items()} | {
+            row: dict[str, Any] = {k: v / counts[k] for k, v in sums.items()} | {
                 "step_ms": 1000 * step_time / counts["_steps"]
             }
             row |= {
@@ -319,7 +323,7 @@ def _export(run: Run, ema: torch.nn.Module, name: str) -> None:
         "datasets": [_provenance(s) for s in run.sources],
         "val": run.last_val, "phase": _phase(run.cfg, run.step), "step": run.step, "export": name,
     }  # fmt: skip
-    model = copy.deepcopy(ema).float().to(memory_format=torch.contiguous_format)
+    model = copy.deepcopy(ema).float().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     save_weights(run.run_dir / name, model, run.sources[0].manifest.norm, meta)
 
 
