@@ -6,19 +6,15 @@ Heavy imports (torch, rasterio) happen inside command bodies so that `satsr --he
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from satsr import __version__
+from satsr import __version__, views
 from satsr.errors import SatsrError, UsageError
 
 if TYPE_CHECKING:
     from satsr.evaluate import EvaluateOptions, EvaluationReport
-    from satsr.prepare import PrepareResult
     from satsr.progress import Progress
 
 app = typer.Typer(
@@ -28,7 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -44,32 +39,6 @@ def _root(
     ] = None,
 ) -> None:
     """satsr: prepare -> train -> evaluate -> upscale."""
-
-
-@contextmanager
-def rich_progress() -> Iterator:
-    """A progress callback `report(task, completed, total)` drawn as rich bars on stderr."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskID,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )  # fmt: skip
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as bars:
-        ids: dict[str, TaskID] = {}
-
-        def report(task: str, completed: int, total: int) -> None:
-            if task not in ids:
-                ids[task] = bars.add_task(task, total=total)
-            bars.update(ids[task], completed=completed, total=total)
-
-        yield report
 
 
 @app.command()
@@ -115,9 +84,9 @@ def prepare(
         fill=FillRule(value=fill),
     )  # fmt: skip
     degradation = Degradation(sigma[0], sigma[1], noise_sigma, jpeg_quality) if degrade else None
-    with rich_progress() as report:
+    with views.rich_progress() as report:
         result = run_prepare([Path(r) for r in rasters], Path(output), config, degradation, overwrite, report)
-    _render_prepare(result)
+    views.render_prepare(result)
 
 
 def _parse_floats(text: str, option: str, count: int) -> list[float]:
@@ -128,31 +97,6 @@ def _parse_floats(text: str, option: str, count: int) -> list[float]:
     if len(values) != count:
         raise UsageError(f"{option} {text!r}: expected {count} comma-separated number(s)")
     return values
-
-
-def _render_prepare(result: PrepareResult) -> None:
-    """Tiles kept per split and dropped per reason, per scene; then the shift distribution."""
-    from rich.table import Table
-
-    table = Table(title=f"satsr prepare -> {result.output} ({result.seconds:.0f} s)")
-    reasons = list(result.scenes[0].dropped) if result.scenes else []
-    for column in ["scene", "kind", "candidates", "train", "val", "test", *(f"drop {r}" for r in reasons)]:
-        table.add_column(column, justify="left" if column in ("scene", "kind") else "right")
-    totals: dict[str, int] = {}
-    for s in result.scenes:
-        counts = {"candidates": s.candidates, **s.kept, **{f"drop {r}": n for r, n in s.dropped.items()}}
-        for k, v in counts.items():
-            totals[k] = totals.get(k, 0) + v
-        table.add_row(s.name, s.kind, *(str(v) for v in counts.values()))
-    if len(result.scenes) > 1:
-        table.add_row("total", "", *(str(v) for v in totals.values()), style="bold")
-    console.print(table)
-    shift = result.shift
-    if shift.get("count"):
-        console.print(f"LR->HR shift over {shift['count']} tiles (LR px): median {shift['median']:.2f}, "
-                      f"p90 {shift['p90']:.2f}, max {shift['max']:.2f}", highlight=False)  # fmt: skip
-    norm = result.normalisation
-    console.print(f"normalisation ({norm.dtype}): low {norm.low} high {norm.high}", highlight=False)
 
 
 @app.command()
@@ -180,16 +124,10 @@ def train(
     cfg = resolve(config, flags, base)
     command = " ".join(["satsr", *sys.argv[1:]])
 
-    def show(row: dict) -> None:
-        keys = ("loss_pixel", "loss_adv", "loss_d", "d_real", "d_fake", "d_acc", "step_ms", "val_psnr",
-                "val_psnr_bicubic", "g_spread")  # fmt: skip
-        text = " ".join(f"{k}={row[k]:.4g}" for k in keys if isinstance(row.get(k), float))
-        console.log(f"step {row['step']} [{row['phase']}] {text}", highlight=False, markup=False)
-
-    with rich_progress() as report:
+    with views.rich_progress() as report:
         result = run_training(datasets, output, cfg, resume=resume, overwrite=overwrite, progress=report,
-                              on_metrics=show, command=command)  # fmt: skip
-    console.print(f"{result.run_dir}: {result.step} steps, best val PSNR {result.best_psnr:.2f} dB "
+                              on_metrics=views.log_training_row, command=command)  # fmt: skip
+    views.console.print(f"{result.run_dir}: {result.step} steps, best val PSNR {result.best_psnr:.2f} dB "
                   f"(best.safetensors, psnr.safetensors, final.safetensors)")  # fmt: skip
 
 
@@ -225,9 +163,9 @@ def evaluate(
                               data_range=data_range)  # fmt: skip
     outputs = [Path(p) if p else None for p in (json_out, figure)]
     check_outputs(outputs, overwrite)
-    with rich_progress() as report_progress:
+    with views.rich_progress() as report_progress:
         report = _run_evaluation(model, dataset, sr, lr, hr, options, report_progress)
-    _render_evaluation(report)
+    views.render_evaluation(report)
     if outputs[0] is not None:
         from satsr.evaluate import write_json
 
@@ -266,40 +204,6 @@ def _run_evaluation(
     return evaluate_dataset(model, dataset, options, progress)
 
 
-def _render_evaluation(report: EvaluationReport) -> None:
-    """The scores as a table on stdout: SR beside each baseline, then the gain over each."""
-    from rich.table import Table
-
-    s = report.settings
-    title = f"satsr evaluate ({report.mode}): data range {s['data_range']:g}, shave {s['shave_hr_px']} HR px"
-    table = Table(title=title, caption=_evaluation_caption(report))
-    baselines = [b for b in ("bicubic", "lanczos") if b in report.scores]
-    for name in ("metric", "SR", *baselines, *(f"Δ {b}" for b in baselines)):
-        table.add_column(name, justify="left" if name == "metric" else "right")
-    for key, result in report.scores["sr"].items():
-        arrow = "↑" if result.higher_is_better else "↓"
-        gains = [f"{report.gain(b, key):+.3f}" for b in baselines]
-        row = [report.scores[m][key].overall for m in ("sr", *baselines)]
-        table.add_row(f"[bold]{result.label}[/] {arrow}", *(f"{v:.4g}" for v in row), *gains)
-        for band in range(len(result.bands)):
-            values = [report.scores[m][key].bands[band] for m in ("sr", *baselines)]
-            table.add_row(f"  band {band + 1}", *(f"{v:.4g}" for v in values), *[""] * len(baselines),
-                          style="dim")  # fmt: skip
-        if "mean_tile_psnr" in result.extra:
-            values = [report.scores[m][key].extra["mean_tile_psnr"] for m in ("sr", *baselines)]
-            table.add_row("  mean tile PSNR", *(f"{v:.4g}" for v in values), *[""] * len(baselines),
-                          style="dim")  # fmt: skip
-    Console().print(table)
-
-
-def _evaluation_caption(report: EvaluationReport) -> str:
-    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
-    return (
-        f"{counts}; {report.seconds:.1f} s. Δ = SR minus baseline. PSNR from the MSE pooled over all "
-        "scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR."
-    )
-
-
 @app.command()
 def upscale(
     scenes: Annotated[list[str], typer.Argument(help="GeoTIFF scenes, directories or glob patterns.")],
@@ -335,38 +239,16 @@ def upscale(
         bands=tuple(band_list) if band_list else None, device=device, cog=cog, overwrite=overwrite,
     )  # fmt: skip
     loaded = load_weights(weights)
-    with _upscale_progress() as report:
+    with views.upscale_progress() as report:
         outcome = upscale_many(pairs, loaded, options, report)
     for r in outcome.results:
-        console.print(f"{r.dst}: {r.hr_size[0]}x{r.hr_size[1]} px in {r.seconds:.1f} s "
+        views.console.print(f"{r.dst}: {r.hr_size[0]}x{r.hr_size[1]} px in {r.seconds:.1f} s "
                       f"({r.output_mp_per_s:.2f} output MP/s)", highlight=False)  # fmt: skip
     for src, reason in outcome.failures:
         where = "" if reason.startswith(str(src)) else f"{src}: "  # most messages name the file already
-        console.print(f"[bold red]failed:[/] {where}{reason}", highlight=False, soft_wrap=True)
+        views.console.print(f"[bold red]failed:[/] {where}{reason}", highlight=False, soft_wrap=True)
     if outcome.failures:
         raise SatsrError(f"{len(outcome.failures)} of {len(pairs)} scenes failed (listed above)")
-
-
-@contextmanager
-def _upscale_progress() -> Iterator:
-    """One bar over all scenes: tiles done, output MP/s so far, time left."""
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("upscale"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
-               TextColumn("{task.fields[mps]:.2f} MP/s"), TimeRemainingColumn())  # fmt: skip
-    start = time.perf_counter()
-    with Progress(*columns, console=console) as bars:
-        bar = bars.add_task("upscale", total=None, mps=0.0)
-
-        def report(task: str, completed: int, total: int) -> None:
-            if task == "upscale tiles":
-                bars.update(bar, completed=completed, total=total)
-            elif task == "upscale output pixels":
-                bars.update(bar, mps=completed / 1e6 / max(time.perf_counter() - start, 1e-9))
-
-        yield report
 
 
 def parse_int_list(text: str | None, option: str) -> list[int] | None:
@@ -384,10 +266,10 @@ def main() -> None:
     try:
         app()
     except SatsrError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        views.console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        console.print("[bold red]interrupted[/]: nothing was left under a final output name")
+        views.console.print("[bold red]interrupted[/]: nothing was left under a final output name")
         sys.exit(130)
 
 

@@ -1,0 +1,123 @@
+"""How the CLI shows things: rich progress bars, log lines and result tables (stderr for progress)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)  # fmt: skip
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from satsr.evaluate import EvaluationReport
+    from satsr.prepare import PrepareResult
+
+console = Console(stderr=True)
+TRAIN_LOG_KEYS = ("loss_pixel", "loss_adv", "loss_d", "d_real", "d_fake", "d_acc", "step_ms", "val_psnr",
+                  "val_psnr_bicubic", "g_spread")  # fmt: skip
+
+
+@contextmanager
+def rich_progress() -> Iterator:
+    """A progress callback `report(task, completed, total)` drawn as rich bars on stderr."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as bars:
+        ids: dict[str, TaskID] = {}
+
+        def report(task: str, completed: int, total: int) -> None:
+            if task not in ids:
+                ids[task] = bars.add_task(task, total=total)
+            bars.update(ids[task], completed=completed, total=total)
+
+        yield report
+
+
+@contextmanager
+def upscale_progress() -> Iterator:
+    """One bar over all scenes: tiles done, output MP/s so far, time left."""
+    columns = (TextColumn("upscale"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
+               TextColumn("{task.fields[mps]:.2f} MP/s"), TimeRemainingColumn())  # fmt: skip
+    start = time.perf_counter()
+    with Progress(*columns, console=console) as bars:
+        bar = bars.add_task("upscale", total=None, mps=0.0)
+
+        def report(task: str, completed: int, total: int) -> None:
+            if task == "upscale tiles":
+                bars.update(bar, completed=completed, total=total)
+            elif task == "upscale output pixels":
+                bars.update(bar, mps=completed / 1e6 / max(time.perf_counter() - start, 1e-9))
+
+        yield report
+
+
+def log_training_row(row: dict[str, Any]) -> None:
+    """One log line per training log/validation row."""
+    text = " ".join(f"{k}={row[k]:.4g}" for k in TRAIN_LOG_KEYS if isinstance(row.get(k), float))
+    console.log(f"step {row['step']} [{row['phase']}] {text}", highlight=False, markup=False)
+
+
+def render_prepare(result: PrepareResult) -> None:
+    """Tiles kept per split and dropped per reason, per scene; then the shift distribution."""
+    table = Table(title=f"satsr prepare -> {result.output} ({result.seconds:.0f} s)")
+    reasons = list(result.scenes[0].dropped) if result.scenes else []
+    for column in ["scene", "kind", "candidates", "train", "val", "test", *(f"drop {r}" for r in reasons)]:
+        table.add_column(column, justify="left" if column in ("scene", "kind") else "right")
+    totals: dict[str, int] = {}
+    for s in result.scenes:
+        counts = {"candidates": s.candidates, **s.kept, **{f"drop {r}": n for r, n in s.dropped.items()}}
+        for k, v in counts.items():
+            totals[k] = totals.get(k, 0) + v
+        table.add_row(s.name, s.kind, *(str(v) for v in counts.values()))
+    if len(result.scenes) > 1:
+        table.add_row("total", "", *(str(v) for v in totals.values()), style="bold")
+    console.print(table)
+    shift = result.shift
+    if shift.get("count"):
+        console.print(f"LR->HR shift over {shift['count']} tiles (LR px): median {shift['median']:.2f}, "
+                      f"p90 {shift['p90']:.2f}, max {shift['max']:.2f}", highlight=False)  # fmt: skip
+    norm = result.normalisation
+    console.print(f"normalisation ({norm.dtype}): low {norm.low} high {norm.high}", highlight=False)
+
+
+def render_evaluation(report: EvaluationReport) -> None:
+    """The scores as a table on stdout: SR beside each baseline, then the gain over each."""
+    s = report.settings
+    title = f"satsr evaluate ({report.mode}): data range {s['data_range']:g}, shave {s['shave_hr_px']} HR px"
+    table = Table(title=title, caption=evaluation_caption(report))
+    baselines = [b for b in ("bicubic", "lanczos") if b in report.scores]
+    for name in ("metric", "SR", *baselines, *(f"Δ {b}" for b in baselines)):
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for key, result in report.scores["sr"].items():
+        arrow = "↑" if result.higher_is_better else "↓"
+        gains = [f"{report.gain(b, key):+.3f}" for b in baselines]
+        row = [report.scores[m][key].overall for m in ("sr", *baselines)]
+        table.add_row(f"[bold]{result.label}[/] {arrow}", *(f"{v:.4g}" for v in row), *gains)
+        for band in range(len(result.bands)):
+            values = [report.scores[m][key].bands[band] for m in ("sr", *baselines)]
+            table.add_row(f"  band {band + 1}", *(f"{v:.4g}" for v in values), *[""] * len(baselines),
+                          style="dim")  # fmt: skip
+        if "mean_tile_psnr" in result.extra:
+            values = [report.scores[m][key].extra["mean_tile_psnr"] for m in ("sr", *baselines)]
+            table.add_row("  mean tile PSNR", *(f"{v:.4g}" for v in values), *[""] * len(baselines),
+                          style="dim")  # fmt: skip
+    Console().print(table)
+
+
+def evaluation_caption(report: EvaluationReport) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    return (
+        f"{counts}; {report.seconds:.1f} s. Δ = SR minus baseline. PSNR from the MSE pooled over all "
+        "scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR."
+    )
