@@ -20,18 +20,18 @@ def display(img: np.ndarray, norm: Normalisation) -> np.ndarray:
 
 def save_figure(
     path: str | Path, crops: list[dict[str, np.ndarray]], norm: Normalisation, sr_label: str = "SR",
-    overwrite: bool = False,
+    overwrite: bool = False, columns: tuple[str, ...] = COLUMNS,
 ) -> Path:  # fmt: skip
-    """Write the comparison grid atomically. LR crops are drawn with nearest-neighbour pixels."""
+    """Write the comparison grid atomically, one column per crop key. LR is drawn with nearest pixels."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: figures are written by a CLI, possibly on a server
     import matplotlib.pyplot as plt
 
     rows = max(len(crops), 1)
-    fig, axes = plt.subplots(rows, len(COLUMNS), figsize=(2.4 * len(COLUMNS), 2.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, len(columns), figsize=(2.4 * len(columns), 2.4 * rows), squeeze=False)
     for r, crop in enumerate(crops):
-        for c, name in enumerate(COLUMNS):
+        for c, name in enumerate(columns):
             ax = axes[r, c]
             ax.imshow(display(crop[name], norm), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_xticks([])
