@@ -251,6 +251,16 @@ def upscale(
         raise SatsrError(f"{len(outcome.failures)} of {len(pairs)} scenes failed (listed above)")
 
 
+@app.command()
+def info(
+    weights: Annotated[str, typer.Argument(help="gan, psnr, a weights file or a run directory.")] = "gan",
+) -> None:
+    """Show what a weights file expects and how it was made: bands, normalisation, training, scores."""
+    from satsr.weights import load_weights
+
+    views.render_weights(load_weights(weights))
+
+
 def parse_int_list(text: str | None, option: str) -> list[int] | None:
     """'1,2,3' -> [1, 2, 3]; a clear usage error otherwise."""
     if text is None:

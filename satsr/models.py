@@ -1,4 +1,4 @@
-"""Generator (residual blocks + two pixel-shuffle x2 stages) and discriminator (LeakyReLU CNN, global pool)."""
+"""Generator (residual blocks, two pixel-shuffle x2 stages) and discriminator (LeakyReLU CNN, global pool)."""
 
 from __future__ import annotations
 

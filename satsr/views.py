@@ -22,6 +22,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from satsr.evaluate import EvaluationReport
     from satsr.prepare import PrepareResult
+    from satsr.weights import LoadedWeights
 
 console = Console(stderr=True)
 TRAIN_LOG_KEYS = ("loss_pixel", "loss_adv", "loss_d", "d_real", "d_fake", "d_acc", "step_ms", "val_psnr",
@@ -121,3 +122,30 @@ def evaluation_caption(report: EvaluationReport) -> str:
         f"{counts}; {report.seconds:.1f} s. Δ = SR minus baseline. PSNR from the MSE pooled over all "
         "scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR."
     )
+
+
+def render_weights(loaded: LoadedWeights) -> None:
+    """What a model expects (bands, dtype, normalisation) and where it came from, as a table on stdout."""
+    meta, norm, spec = loaded.metadata, loaded.normalisation, loaded.generator.spec
+    training = meta.get("training", {})
+    datasets = [f"{d['path']} ({', '.join(f'{n} {k}' for k, n in d['tiles'].items())} tiles)"
+                for d in meta.get("datasets", [])]  # fmt: skip
+    val = meta.get("val", {})
+    rows = {
+        "file": str(loaded.path),
+        "architecture": f"{meta['architecture']['name']}: {spec.features} features, {spec.blocks} blocks, "
+                        f"x{spec.scale}, receptive radius {loaded.generator.receptive_radius} LR px",
+        "input": f"{spec.bands} bands of {norm.dtype}",
+        "normalisation": f"(value - low) / (high - low); low {list(norm.low)}, high {list(norm.high)}",
+        "trained with": training.get("command") or "unknown",
+        "stopped at": f"step {meta.get('step', '?')} ({meta.get('phase', '?')} phase)",
+        "validation": ", ".join(f"{k} {v:.4g}" for k, v in val.items() if isinstance(v, float)),
+        "datasets": "; ".join(datasets) or "unknown",
+        "satsr version": meta.get("satsr_version", "?"),
+    }  # fmt: skip
+    table = Table(title="satsr weights", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items():
+        table.add_row(key, value)
+    Console().print(table)

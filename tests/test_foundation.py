@@ -124,3 +124,14 @@ def test_tiling_maths() -> None:
     assert scale_window(cover[-1], 4).width == cover[-1].width * 4
     w = feather_weights(8, 8, 3)
     assert w.shape == (8, 8) and w[4, 4] == 1 and w[0, 0] < w[1, 1]
+
+
+def test_info_shows_what_weights_expect(tmp_path) -> None:
+    g = Generator(GeneratorSpec(bands=1, features=8, blocks=1))
+    norm = Normalisation("uint16", (100.0,), (2047.0,))
+    path = save_weights(tmp_path / "w.safetensors", g, norm, {"training": {"command": "satsr train d -o r"}})
+    result = run_cli("info", str(path))
+    assert result.returncode == 0
+    assert "uint16" in result.stdout and "2047.0" in result.stdout and "satsr train d -o r" in result.stdout
+    missing = run_cli("info", str(tmp_path / "nope.safetensors"))
+    assert missing.returncode == 1 and "no such weights file" in missing.stderr
