@@ -45,7 +45,7 @@ def main() -> None:
         tiles = reports["psnr"].counts["tiles"]
         for method, scores in rows.items():
             cells = " | ".join(_fmt(scores[m].overall, m) for m in METRICS)
-            print(f"| {dataset.name} test ({tiles} tiles) | {method} | {cells} |")
+            print(f"| {dataset.name} {args.split} ({tiles} tiles) | {method} | {cells} |")
         for pixel, gan in zip(reports["psnr"].crops, reports["gan"].crops, strict=True):
             crops.append(
                 {

@@ -61,11 +61,6 @@ def _same_norm(a: Normalisation, b: Normalisation) -> bool:
     return a.dtype == b.dtype and np.allclose(a.low, b.low) and np.allclose(a.high, b.high)
 
 
-def zero_is_nodata(manifest: Manifest) -> bool:
-    """With --valid-fraction < 1, prepare zeroes invalid pixels in every band (else tiles are all valid)."""
-    return float(manifest.settings.get("valid_fraction", 1.0)) < 1.0
-
-
 class TileDataset(Dataset):
     """(lr, hr, valid) float32 tiles of one split of one or more prepared datasets, normalised to [0, 1].
 
@@ -102,7 +97,7 @@ class TileDataset(Dataset):
         source, scene, row = self.items[index]
         lr_all, hr_all = self._open(source, scene)
         lr, hr = lr_all[row], hr_all[row]
-        if zero_is_nodata(self.sources[source].manifest):
+        if self.sources[source].manifest.zero_is_nodata:
             valid = np.asarray(np.asarray(hr).any(axis=0))
         else:
             valid = np.ones(hr.shape[1:], dtype=bool)

@@ -118,12 +118,12 @@ def interior(height: int, width: int, shave: int) -> np.ndarray:
 
 
 def tile_samples(
-    lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray], shave: int
+    lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray], shave: int, valid: np.ndarray
 ) -> dict[str, Sample]:
-    """One Sample per method for a fully valid (C, h, w) / (C, H, W) tile pair."""
-    valid = np.ones(hr.shape[1:], dtype=bool)
-    scored = interior(hr.shape[1], hr.shape[2], shave)
-    lr_scored = interior(lr.shape[1], lr.shape[2], math.ceil(shave / SCALE))
+    """One Sample per method for a (C, h, w) / (C, H, W) tile pair with its (H, W) HR validity."""
+    scored = interior(hr.shape[1], hr.shape[2], shave) & valid
+    lr_valid = valid.reshape(lr.shape[1], SCALE, lr.shape[2], SCALE).all(axis=(1, 3))
+    lr_scored = interior(lr.shape[1], lr.shape[2], math.ceil(shave / SCALE)) & lr_valid
     hr64, lr64 = hr.astype(np.float64), lr.astype(np.float64)
     return {
         m: Sample(out.astype(np.float64), hr64, valid, scored, lr64, lr_scored) for m, out in outputs.items()
@@ -204,7 +204,8 @@ def evaluate_dataset(
             outs = _methods(loaded.generator, loaded.normalisation, lr)
             for k, (position, _) in enumerate(batch):
                 per_tile = {m: o[k] for m, o in outs.items()}
-                for method, sample in tile_samples(lr[k], hr[k], per_tile, options.shave).items():
+                valid = manifest.hr_valid(hr[k])  # pixels prepare zeroed as invalid are not scored
+                for method, sample in tile_samples(lr[k], hr[k], per_tile, options.shave, valid).items():
                     scorers[method].update(sample)
                 pixels += int(sample.scored.sum())
                 if position in shown:

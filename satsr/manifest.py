@@ -64,6 +64,15 @@ class Manifest:
     def norm(self) -> Normalisation:
         return Normalisation.from_dict(self.normalisation)
 
+    @property
+    def zero_is_nodata(self) -> bool:
+        """With --valid-fraction < 1, prepare zeroed invalid pixels in every band (else all are valid)."""
+        return float(self.settings.get("valid_fraction", 1.0)) < 1.0
+
+    def hr_valid(self, hr: np.ndarray) -> np.ndarray:
+        """(H, W) validity of a (C, H, W) HR tile of this dataset."""
+        return hr.any(axis=0) if self.zero_is_nodata else np.ones(hr.shape[1:], dtype=bool)
+
     def split(self, name: str) -> list[TileRecord]:
         return [t for t in self.tiles if t.split == name]
 
