@@ -108,7 +108,7 @@ def train(
     pretrain_steps: Annotated[int | None, typer.Option(help="Pixel-loss steps before the GAN phase.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Crops per step per process [16].")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes [2].")] = None,
+    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes [0].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from RUN_DIR/checkpoint.pt.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace the outputs of an existing run.")] = False,
 ) -> None:
