@@ -156,16 +156,8 @@ def figure_crops(
 def weights_summary(loaded: Any) -> dict[str, Any]:
     """What the report says about the model: path, architecture, normalisation and provenance keys."""
     meta = loaded.metadata
-    keep = (
-        "architecture",
-        "normalisation",
-        "satsr_version",
-        "command",
-        "dataset",
-        "metrics",
-        "step",
-        "phase",
-    )
+    keep = ("architecture", "normalisation", "satsr_version", "training", "datasets", "val", "step", "phase",
+            "export")  # fmt: skip
     return {"path": str(loaded.path), **{k: meta[k] for k in keep if k in meta}}
 
 
