@@ -1,10 +1,9 @@
-"""Pure window maths: tile grids, context margins, LR<->HR mapping and blend weights. No I/O."""
+"""Pure window maths: tile grids, context margins and LR<->HR mapping. No I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 from rasterio.windows import Window
 
 
@@ -31,14 +30,3 @@ def with_margin(window: Window, margin: int) -> Window:
 def scale_window(window: Window, scale: int) -> Window:
     """The same ground area on a grid `scale` times finer (LR window -> HR window)."""
     return Window(window.col_off * scale, window.row_off * scale, window.width * scale, window.height * scale)
-
-
-def feather_weights(height: int, width: int, ramp: int) -> np.ndarray:
-    """Blend weights that rise linearly over `ramp` px from each edge: tiles cross-fade, no seams."""
-
-    def axis(n: int) -> np.ndarray:
-        idx = np.arange(n, dtype=np.float32)
-        edge = np.minimum(idx + 1, n - idx)
-        return np.clip(edge / max(ramp, 1), 1e-3, 1.0)
-
-    return np.outer(axis(height), axis(width)).astype(np.float32)

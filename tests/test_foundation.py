@@ -13,7 +13,7 @@ from satsr.errors import DataError, OutputExistsError
 from satsr.models import Discriminator, Generator, GeneratorSpec
 from satsr.normalise import Normalisation
 from satsr.raster import atomic_output, open_raster, read_window
-from satsr.tiling import covering_tiles, feather_weights, full_tiles, scale_window
+from satsr.tiling import covering_tiles, full_tiles, scale_window
 from satsr.weights import load_weights, save_weights
 
 
@@ -122,8 +122,6 @@ def test_tiling_maths() -> None:
     cover = list(covering_tiles(10, 7, 4))
     assert sum(w.width * w.height for w in cover) == 70
     assert scale_window(cover[-1], 4).width == cover[-1].width * 4
-    w = feather_weights(8, 8, 3)
-    assert w.shape == (8, 8) and w[4, 4] == 1 and w[0, 0] < w[1, 1]
 
 
 def test_info_shows_what_weights_expect(tmp_path) -> None:
