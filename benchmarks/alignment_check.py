@@ -16,12 +16,8 @@ from collections import defaultdict
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio
 
+from satsr.degrade import area_downsample
 from satsr.manifest import load_manifest, open_scene
-
-
-def area_down(hr: np.ndarray, scale: int) -> np.ndarray:
-    c, h, w = hr.shape
-    return hr.astype(np.float64).reshape(c, h // scale, scale, w // scale, scale).mean(axis=(2, 4))
 
 
 def main() -> None:
@@ -40,7 +36,7 @@ def main() -> None:
         t = manifest.tiles[i]
         lr_stack, hr_stack = stacks[t.scene]
         lr = lr_stack[t.index].astype(np.float64)
-        down = area_down(np.asarray(hr_stack[t.index]), manifest.scale)
+        down = area_downsample(np.asarray(hr_stack[t.index], dtype=np.float64), manifest.scale)
         aligned[t.scene].append(peak_signal_noise_ratio(lr, down, data_range=top))
         # baseline: the HR one LR pixel off (cropped so both cover the same pixel count)
         shifted[t.scene].append(peak_signal_noise_ratio(lr[:, :, 1:], down[:, :, :-1], data_range=top))

@@ -29,6 +29,7 @@ from scipy.ndimage import gaussian_filter
 from satsr import SCALE
 from satsr.config import TrainConfig
 from satsr.dataset import CropSampler, TileDataset, open_sources
+from satsr.degrade import area_downsample
 from satsr.gan import Nets, adam, adversarial_step, pretrain_step
 from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
 from satsr.models import Discriminator, Generator, GeneratorSpec
@@ -41,7 +42,7 @@ def synthetic_dataset(root: Path, train: int = 48, val: int = 4, lr_tile: int = 
     n, hr_side = train + val, SCALE * lr_tile
     hr = np.stack([gaussian_filter(rng.random((3, hr_side, hr_side)), (0, 2, 2)) for _ in range(n)])
     hr = (255 * (hr - hr.min()) / np.ptp(hr)).astype(np.uint8)
-    lr = hr.reshape(n, 3, lr_tile, SCALE, lr_tile, SCALE).mean(axis=(3, 5)).round().astype(np.uint8)
+    lr = np.stack([area_downsample(t, SCALE) for t in hr]).round().astype(np.uint8)
     (root / "scenes").mkdir(parents=True)
     lr_path, hr_path = scene_paths(root, "synthetic")
     np.save(lr_path, lr)

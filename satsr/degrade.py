@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
+from skimage.transform import downscale_local_mean
 
 from satsr.errors import UsageError
 
@@ -51,6 +52,11 @@ class Degradation:
         return {"method": "gaussian-blur+area-downsample+noise", **asdict(self)}
 
 
+def area_downsample(img: np.ndarray, scale: int) -> np.ndarray:
+    """(C, H, W) -> (C, H/scale, W/scale) float block means: a detector with scale x larger pixels."""
+    return downscale_local_mean(img, (1, scale, scale))
+
+
 def degrade(hr: np.ndarray, params: Degradation, rng: np.random.Generator, margin: int = 0) -> np.ndarray:
     """(C, H, W) HR -> (C, (H - 2m) / s, (W - 2m) / s) LR in the HR dtype.
 
@@ -63,9 +69,7 @@ def degrade(hr: np.ndarray, params: Degradation, rng: np.random.Generator, margi
         x = np.stack([gaussian_filter(band, sigma, mode="reflect") for band in x])
     if margin:
         x = x[:, margin:-margin, margin:-margin]
-    c, h, w = x.shape
-    s = params.scale
-    x = x.reshape(c, h // s, s, w // s, s).mean(axis=(2, 4))
+    x = area_downsample(x, params.scale)
     if params.noise_sigma > 0:
         x = x + rng.normal(0.0, params.noise_sigma, x.shape).astype(np.float32)
     lr = _to_dtype(x, dtype)

@@ -99,14 +99,7 @@ class TileRunner:
         x = torch.from_numpy(np.stack([self.normalisation.forward(t) for t in tiles]))
         with torch.inference_mode():
             y = self.generator(x.to(self.device)).float().cpu().numpy()
-        return [self.normalisation.inverse(crop_core(hr, job)) for hr, job in zip(y, jobs, strict=True)]
-
-
-def crop_core(hr: np.ndarray, job: TileJob) -> np.ndarray:
-    """The part of an upscaled context tile that lies on the job's core window."""
-    core, ctx = scale_window(job.core, SCALE), scale_window(job.context, SCALE)
-    row, col = int(core.row_off - ctx.row_off), int(core.col_off - ctx.col_off)
-    return hr[:, row : row + int(core.height), col : col + int(core.width)]
+        return [self.normalisation.inverse(core_of(hr, job, SCALE)) for hr, job in zip(y, jobs, strict=True)]
 
 
 def upscale_mask(lr_valid: np.ndarray) -> np.ndarray:
@@ -114,10 +107,11 @@ def upscale_mask(lr_valid: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(lr_valid, SCALE, axis=0), SCALE, axis=1)
 
 
-def core_of(lr: np.ndarray, job: TileJob) -> np.ndarray:
-    """The core window's part of an array read on the job's context window (last two axes)."""
-    row, col = int(job.core.row_off - job.context.row_off), int(job.core.col_off - job.context.col_off)
-    return lr[..., row : row + int(job.core.height), col : col + int(job.core.width)]
+def core_of(arr: np.ndarray, job: TileJob, scale: int = 1) -> np.ndarray:
+    """The core window's part of an array on the job's context window (last two axes), `scale`x finer."""
+    core, ctx = scale_window(job.core, scale), scale_window(job.context, scale)
+    row, col = int(core.row_off - ctx.row_off), int(core.col_off - ctx.col_off)
+    return arr[..., row : row + int(core.height), col : col + int(core.width)]
 
 
 def validity_mode(ds: DatasetReader) -> str:

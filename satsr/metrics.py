@@ -17,6 +17,7 @@ from scipy.ndimage import binary_erosion
 from skimage.metrics import structural_similarity
 
 from satsr import SCALE
+from satsr.degrade import area_downsample
 from satsr.errors import UsageError
 
 SSIM_WIN = 7  # skimage's default window; SSIM near a tile edge or a masked pixel is not scored
@@ -186,21 +187,15 @@ class LrConsistency(Metric):
     def update(self, s: Sample) -> None:
         if s.lr is None or s.lr_scored is None:
             return
-        down = area_downsample(s.sr)
+        down = area_downsample(s.sr, SCALE)
         # An LR pixel counts when it is valid and all 16 SR pixels above it are valid.
-        full = area_downsample(s.valid[None].astype(np.float64))[0] == 1.0
+        full = area_downsample(s.valid[None].astype(np.float64), SCALE)[0] == 1.0
         self.sums.update(Sample(down, s.lr, full, full & s.lr_scored))
 
     def result(self) -> MetricResult:
         pooled = self.sums.result()  # pooled MSE on the LR grid
         per_band = np.array([psnr_from_mse(m, self.data_range) for m in pooled.bands])
         return self._result(psnr_from_mse(pooled.overall, self.data_range), per_band, pooled.count)
-
-
-def area_downsample(img: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """(C, H, W) -> (C, H/scale, W/scale) block means (what a sensor with scale x larger pixels sees)."""
-    c, h, w = img.shape
-    return img.reshape(c, h // scale, scale, w // scale, scale).mean(axis=(2, 4))
 
 
 class Sharpness(Metric):

@@ -22,6 +22,7 @@ from affine import Affine
 from rasterio.windows import Window
 from scipy import ndimage
 
+from satsr.degrade import area_downsample
 from satsr.errors import DataError, UsageError
 from satsr.raster import aligned_hr, check_pair, has_mask, open_raster, read_window, select_bands
 from satsr.tiling import full_tiles
@@ -236,8 +237,7 @@ def estimate_shift(lr: np.ndarray, hr: np.ndarray, scale: int) -> float:
     from skimage.filters import window
     from skimage.registration import phase_cross_correlation
 
-    c, h, w = hr.shape
-    hr_down = hr.astype(np.float32).reshape(c, h // scale, scale, w // scale, scale).mean(axis=(0, 2, 4))
+    hr_down = area_downsample(hr.astype(np.float32), scale).mean(axis=0)
     lr_grey = lr.astype(np.float32).mean(axis=0)
     taper = window("hann", lr_grey.shape)  # tapered edges keep the tile border out of the correlation
     ref, mov = (lr_grey - lr_grey.mean()) * taper, (hr_down - hr_down.mean()) * taper

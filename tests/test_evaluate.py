@@ -13,10 +13,11 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from satsr import SCALE
+from satsr.degrade import area_downsample
 from satsr.errors import GeoMismatchError, UsageError
 from satsr.evaluate import EvaluateOptions, evaluate_dataset, interior
 from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
-from satsr.metrics import Sample, Scorer, area_downsample, parse_metrics
+from satsr.metrics import Sample, Scorer, parse_metrics
 from satsr.models import Generator, GeneratorSpec
 from satsr.normalise import Normalisation
 from satsr.weights import save_weights
@@ -102,7 +103,7 @@ def test_lr_consistency_of_bicubic_is_high_and_of_noise_low(rng: np.random.Gener
     from satsr.baselines import bicubic
 
     hr = smooth_image(rng, 3, 64, 64)
-    lr = np.rint(area_downsample(hr.astype(float))).astype(np.uint8)
+    lr = np.rint(area_downsample(hr.astype(float), SCALE)).astype(np.uint8)
     up = bicubic(lr[None], Normalisation.for_dtype("uint8", 3))[0]
     noise = rng.integers(0, 256, hr.shape).astype(np.uint8)
 
@@ -139,7 +140,7 @@ def test_lanczos_baseline_is_gdal_warp(make_raster: RasterFactory, rng: np.rando
 def make_dataset(root: Path, rng: np.random.Generator, tiles: int = 6, lr_tile: int = 12) -> Path:
     """A tiny prepared dataset: smooth HR tiles, LR = area-averaged HR; every other tile in test."""
     hr = np.stack([smooth_image(rng, 3, lr_tile * SCALE, lr_tile * SCALE) for _ in range(tiles)])
-    lr = np.stack([np.rint(area_downsample(h.astype(float))).astype(np.uint8) for h in hr])
+    lr = np.stack([np.rint(area_downsample(h.astype(float), SCALE)).astype(np.uint8) for h in hr])
     (root / "scenes").mkdir(parents=True)
     lr_path, hr_path = scene_paths(root, "fake")
     np.save(lr_path, lr)
@@ -200,7 +201,7 @@ def raster_pair(
 ) -> tuple[Path, Path]:
     """LR (size px at 0.3 m) and HR (4x finer, same footprint): HR smooth, LR its area average."""
     hr = smooth_image(rng, 3, size * SCALE, size * SCALE)
-    lr = np.rint(area_downsample(hr.astype(float))).astype(np.uint8)
+    lr = np.rint(area_downsample(hr.astype(float), SCALE)).astype(np.uint8)
     return make_raster("lr.tif", lr), make_raster("hr.tif", hr, res=0.3 / SCALE, **hr_kw)
 
 
