@@ -109,6 +109,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Crops per step per process [16].")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     workers: Annotated[int | None, typer.Option(help="DataLoader worker processes [0].")] = None,
+    init: Annotated[str | None, typer.Option(help="Start G from weights: gan, psnr, FILE, RUN_DIR.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from RUN_DIR/checkpoint.pt.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace the outputs of an existing run.")] = False,
 ) -> None:
@@ -119,7 +120,7 @@ def train(
     from satsr.train import run_training
 
     flags = {"steps": steps, "pretrain_steps": pretrain_steps, "batch_size": batch_size, "device": device,
-             "num_workers": workers}  # fmt: skip
+             "num_workers": workers, "init_weights": init}  # fmt: skip
     base = saved_config(Path(output)) if resume else None
     cfg = resolve(config, flags, base)
     command = " ".join(["satsr", *sys.argv[1:]])

@@ -47,6 +47,7 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader processes; 0: in the main process (3 ms of a 230 ms step on 2 cores)
     seed: int = 0  # seeds models, data order and augmentation (a run is reproducible from it)
     device: str = "auto"  # auto (cuda when present), cpu or cuda (bf16 autocast, channels_last)
+    init_weights: str = ""  # start G from these weights (fine-tuning): gan, psnr, FILE or RUN_DIR; "": random
 
     def __post_init__(self) -> None:
         check(self)

@@ -47,7 +47,7 @@ def open_sources(roots: Sequence[str | Path]) -> list[Source]:
                 raise DataError(
                     f"{src.root}: {what} {y} differs from {first.root} ({x}); mix only alike datasets"
                 )
-        if not _same_norm(a.norm, b.norm):
+        if not same_normalisation(a.norm, b.norm):
             raise DataError(
                 f"{src.root}: normalisation {b.normalisation} differs from {first.root} ({a.normalisation}); "
                 "prepare both with the same normalisation to mix them"
@@ -57,7 +57,7 @@ def open_sources(roots: Sequence[str | Path]) -> list[Source]:
     return sources
 
 
-def _same_norm(a: Normalisation, b: Normalisation) -> bool:
+def same_normalisation(a: Normalisation, b: Normalisation) -> bool:
     return a.dtype == b.dtype and np.allclose(a.low, b.low) and np.allclose(a.high, b.high)
 
 

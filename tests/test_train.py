@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from satsr.cli import app
 from satsr.config import TrainConfig, resolve, saved_config, to_toml
-from satsr.errors import DataError, OutputExistsError, TrainingError, UsageError
+from satsr.errors import DataError, OutputExistsError, TrainingError, UsageError, WeightsError
 from satsr.normalise import Normalisation
 from satsr.train import run_training
 from satsr.weights import load_weights
@@ -91,6 +91,34 @@ def test_existing_run_refused_then_overwritten(make_prepared: Callable[..., Path
     run_training([data], tmp_path / "run", cfg, overwrite=True)
     with pytest.raises(TrainingError, match="no checkpoint"):
         run_training([data], tmp_path / "fresh", cfg, resume=True)
+
+
+def test_init_weights_start_the_generator(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+    data = make_prepared(lr_tile=8)
+    run_training([data], tmp_path / "a", tiny(steps=2, pretrain_steps=2))
+    trained = load_weights(tmp_path / "a" / "final.safetensors").generator.state_dict()
+    # Learning rate 0: G, and so its EMA, must stay exactly the weights it started from.
+    frozen = tiny(steps=2, pretrain_steps=2, lr_pretrain=0.0, init_weights=str(tmp_path / "a"))
+    run_training([data], tmp_path / "b", frozen)
+    started = load_weights(tmp_path / "b" / "final.safetensors")
+    assert started.metadata["training"]["config"]["init_weights"] == str(tmp_path / "a")
+    for name, tensor in started.generator.state_dict().items():
+        assert torch.equal(tensor, trained[name]), name
+    run_training([data], tmp_path / "c", tiny(steps=2, pretrain_steps=2, lr_pretrain=0.0))
+    fresh = load_weights(tmp_path / "c" / "final.safetensors").generator.state_dict()
+    assert any(not torch.equal(fresh[k], trained[k]) for k in trained)  # without init: other weights
+
+
+def test_init_weights_that_do_not_fit(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+    data = make_prepared(lr_tile=8)
+    run_training([data], tmp_path / "a", tiny(steps=1, pretrain_steps=1, sample_tiles=0))
+    with pytest.raises(WeightsError, match=r"\(3, 8, 1\) differ from this run's \(3, 8, 2\)"):
+        run_training([data], tmp_path / "b", tiny(blocks=2, init_weights=str(tmp_path / "a")))
+    stretched = make_prepared("stretched", normalisation=Normalisation("uint8", (10.0,) * 3, (200.0,) * 3))
+    with pytest.raises(WeightsError, match="normalisation"):
+        run_training([stretched], tmp_path / "c", tiny(init_weights=str(tmp_path / "a")))
+    with pytest.raises(WeightsError, match="no such weights file"):
+        run_training([data], tmp_path / "d", tiny(init_weights=str(tmp_path / "missing.safetensors")))
 
 
 def test_datasets_that_cannot_be_mixed(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
