@@ -1,4 +1,5 @@
-"""One optimisation step of each phase: pixel pretraining, and the D-then-G adversarial update.
+"""The networks of a run (G, D, EMA, optimisers; optionally G from existing weights) and one
+optimisation step of each phase: pixel pretraining, and the D-then-G adversarial update.
 
 Order per adversarial step (as in BasicSR's srgan_model): G makes SR once; D is updated on (HR, SR
 detached); G is then updated on content L1 + weighted adversarial loss, judged by D (or by a look-ahead
@@ -18,7 +19,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from satsr.config import TrainConfig
+from satsr.dataset import Source, same_normalisation
+from satsr.errors import WeightsError
 from satsr.losses import ADV_LOSSES, d_statistics, gradient_penalty, masked_l1
+from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.weights import load_weights
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # lr, hr, valid
 Autocast = Callable[[], AbstractContextManager]
@@ -39,6 +44,42 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 def adam(module: nn.Module, lr: float, cfg: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def build_nets(cfg: TrainConfig, bands: int, device: torch.device, world: int) -> Nets:
+    """G, D, the EMA of G and both optimisers, on `device` (DDP-wrapped when world > 1)."""
+    g: torch.nn.Module = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks)).to(
+        device
+    )
+    d: torch.nn.Module = Discriminator(bands=bands, features=cfg.d_features).to(device)
+    if device.type == "cuda":  # in place: Module.to converts parameters, the module stays the same object
+        g.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        d.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    ema = copy.deepcopy(g).requires_grad_(False)
+    opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        g, d = DistributedDataParallel(g, device_ids=ids), DistributedDataParallel(d, device_ids=ids)
+    return Nets(g, d, ema, opt_g, opt_d)
+
+
+def init_generator(nets: Nets, cfg: TrainConfig, source: Source) -> None:
+    """Start G and its EMA from existing weights (fine-tuning), e.g. the shipped model on new imagery."""
+    loaded = load_weights(cfg.init_weights)
+    spec, m = loaded.generator.spec, source.manifest
+    have, want = (spec.bands, spec.features, spec.blocks), (m.bands, cfg.features, cfg.blocks)
+    if have != want:
+        raise WeightsError(
+            f"{loaded.path}: (bands, features, blocks) {have} differ from this run's {want}; "
+            "set features/blocks to match the weights or start without init_weights"
+        )
+    if not same_normalisation(loaded.normalisation, m.norm):
+        raise WeightsError(
+            f"{loaded.path}: normalisation {loaded.normalisation.to_dict()} differs from {source.root}'s "
+            f"{m.normalisation}; prepare the data with the weights' normalisation"
+        )
+    unwrap(nets.g).load_state_dict(loaded.generator.state_dict())
+    nets.ema.load_state_dict(loaded.generator.state_dict())
 
 
 def _apply(opt: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor, clip: float) -> None:

@@ -20,19 +20,18 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from satsr.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, set_rng_state
 from satsr.config import TrainConfig, to_toml
-from satsr.dataset import CropSampler, Source, TileDataset, open_sources, same_normalisation
-from satsr.errors import OutputExistsError, TrainingError, WeightsError
-from satsr.gan import Nets, adam, adversarial_step, pretrain_step, unwrap, update_ema
-from satsr.models import Discriminator, Generator, GeneratorSpec, flush_denormals
+from satsr.dataset import CropSampler, Source, TileDataset, open_sources
+from satsr.errors import OutputExistsError, TrainingError
+from satsr.gan import Nets, adversarial_step, build_nets, init_generator, pretrain_step, unwrap, update_ema
+from satsr.models import flush_denormals
 from satsr.monitor import CsvLog, pick, plot_curves, sample_grid, validate
 from satsr.progress import Progress, silent
 from satsr.raster import atomic_output
-from satsr.weights import load_weights, save_weights
+from satsr.weights import save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
 OUTPUTS = ("config.toml", "log.csv", "curves.png", CHECKPOINT, "psnr.safetensors", "best.safetensors",
@@ -86,11 +85,11 @@ def run_training(
         run = Run(cfg, Path(run_dir), sources, device, rank, world, command=command)
         _prepare_run_dir(run, resume, overwrite)
         torch.manual_seed(cfg.seed)
-        nets = _build(cfg, sources[0].manifest.bands, device, world)
+        nets = build_nets(cfg, sources[0].manifest.bands, device, world)
         if resume:
             _restore(run, nets, load_checkpoint(run.run_dir))
         elif cfg.init_weights:
-            _init_generator(nets, cfg, sources[0])
+            init_generator(nets, cfg, sources[0])
         if run.main:
             with atomic_output(run.run_dir / "config.toml", overwrite=True) as tmp:
                 tmp.write_text(to_toml(cfg))
@@ -119,25 +118,6 @@ def _distributed(cfg: TrainConfig) -> Iterator[tuple[int, int, torch.device]]:
             dist.destroy_process_group()
 
 
-def _init_generator(nets: Nets, cfg: TrainConfig, source: Source) -> None:
-    """Start G and its EMA from existing weights (fine-tuning), e.g. the shipped model on new imagery."""
-    loaded = load_weights(cfg.init_weights)
-    spec, m = loaded.generator.spec, source.manifest
-    have, want = (spec.bands, spec.features, spec.blocks), (m.bands, cfg.features, cfg.blocks)
-    if have != want:
-        raise WeightsError(
-            f"{loaded.path}: (bands, features, blocks) {have} differ from this run's {want}; "
-            "set features/blocks to match the weights or start without init_weights"
-        )
-    if not same_normalisation(loaded.normalisation, m.norm):
-        raise WeightsError(
-            f"{loaded.path}: normalisation {loaded.normalisation.to_dict()} differs from {source.root}'s "
-            f"{m.normalisation}; prepare the data with the weights' normalisation"
-        )
-    unwrap(nets.g).load_state_dict(loaded.generator.state_dict())
-    nets.ema.load_state_dict(loaded.generator.state_dict())
-
-
 def _prepare_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber a run; --overwrite removes only satsr's own outputs from it."""
     d = run.run_dir
@@ -156,22 +136,6 @@ def _prepare_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
         (d / "samples").mkdir(parents=True, exist_ok=True)
     if run.world > 1:
         dist.barrier()
-
-
-def _build(cfg: TrainConfig, bands: int, device: torch.device, world: int) -> Nets:
-    g: torch.nn.Module = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks)).to(
-        device
-    )
-    d: torch.nn.Module = Discriminator(bands=bands, features=cfg.d_features).to(device)
-    if device.type == "cuda":  # in place: Module.to converts parameters, the module stays the same object
-        g.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        d.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    ema = copy.deepcopy(g).requires_grad_(False)
-    opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        g, d = DistributedDataParallel(g, device_ids=ids), DistributedDataParallel(d, device_ids=ids)
-    return Nets(g, d, ema, opt_g, opt_d)
 
 
 def _state(run: Run, nets: Nets) -> dict[str, Any]:
