@@ -46,11 +46,14 @@ def adam(module: nn.Module, lr: float, cfg: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
 
 
-def build_nets(cfg: TrainConfig, bands: int, device: torch.device, world: int) -> Nets:
-    """G, D, the EMA of G and both optimisers, on `device` (DDP-wrapped when world > 1)."""
-    g: torch.nn.Module = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks)).to(
-        device
-    )
+def build_nets(
+    cfg: TrainConfig, bands: int, device: torch.device, world: int, init: Generator | None = None
+) -> Nets:
+    """G (random, or a copy of `init`), D, the EMA of G and both optimisers on `device` (DDP: world > 1)."""
+    g: torch.nn.Module = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks))
+    if init is not None:
+        g.load_state_dict(init.state_dict())
+    g.to(device)
     d: torch.nn.Module = Discriminator(bands=bands, features=cfg.d_features).to(device)
     if device.type == "cuda":  # in place: Module.to converts parameters, the module stays the same object
         g.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -63,8 +66,8 @@ def build_nets(cfg: TrainConfig, bands: int, device: torch.device, world: int) -
     return Nets(g, d, ema, opt_g, opt_d)
 
 
-def init_generator(nets: Nets, cfg: TrainConfig, source: Source) -> None:
-    """Start G and its EMA from existing weights (fine-tuning), e.g. the shipped model on new imagery."""
+def initial_generator(cfg: TrainConfig, source: Source) -> Generator:
+    """The weights a fine-tuning run starts G from (e.g. the shipped model), checked against the run."""
     loaded = load_weights(cfg.init_weights)
     spec, m = loaded.generator.spec, source.manifest
     have, want = (spec.bands, spec.features, spec.blocks), (m.bands, cfg.features, cfg.blocks)
@@ -78,8 +81,7 @@ def init_generator(nets: Nets, cfg: TrainConfig, source: Source) -> None:
             f"{loaded.path}: normalisation {loaded.normalisation.to_dict()} differs from {source.root}'s "
             f"{m.normalisation}; prepare the data with the weights' normalisation"
         )
-    unwrap(nets.g).load_state_dict(loaded.generator.state_dict())
-    nets.ema.load_state_dict(loaded.generator.state_dict())
+    return loaded.generator
 
 
 def _apply(opt: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor, clip: float) -> None:

@@ -26,7 +26,7 @@ from satsr.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, set_r
 from satsr.config import TrainConfig, to_toml
 from satsr.dataset import CropSampler, Source, TileDataset, open_sources
 from satsr.errors import OutputExistsError, TrainingError
-from satsr.gan import Nets, adversarial_step, build_nets, init_generator, pretrain_step, unwrap, update_ema
+from satsr.gan import Nets, adversarial_step, build_nets, initial_generator, pretrain_step, unwrap, update_ema
 from satsr.models import flush_denormals
 from satsr.monitor import CsvLog, pick, plot_curves, sample_grid, validate
 from satsr.progress import Progress, silent
@@ -82,14 +82,14 @@ def run_training(
     flush_denormals()
     with _distributed(cfg) as (rank, world, device):
         sources = open_sources(datasets)
+        # Checked before anything is written: a run that cannot start leaves no directory behind.
+        init = initial_generator(cfg, sources[0]) if cfg.init_weights and not resume else None
         run = Run(cfg, Path(run_dir), sources, device, rank, world, command=command)
         _prepare_run_dir(run, resume, overwrite)
         torch.manual_seed(cfg.seed)
-        nets = build_nets(cfg, sources[0].manifest.bands, device, world)
+        nets = build_nets(cfg, sources[0].manifest.bands, device, world, init)
         if resume:
             _restore(run, nets, load_checkpoint(run.run_dir))
-        elif cfg.init_weights:
-            init_generator(nets, cfg, sources[0])
         if run.main:
             with atomic_output(run.run_dir / "config.toml", overwrite=True) as tmp:
                 tmp.write_text(to_toml(cfg))

@@ -119,6 +119,7 @@ def test_init_weights_that_do_not_fit(make_prepared: Callable[..., Path], tmp_pa
         run_training([stretched], tmp_path / "c", tiny(init_weights=str(tmp_path / "a")))
     with pytest.raises(WeightsError, match="no such weights file"):
         run_training([data], tmp_path / "d", tiny(init_weights=str(tmp_path / "missing.safetensors")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "data", "stretched"]  # no run dir was made
 
 
 def test_datasets_that_cannot_be_mixed(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
@@ -176,3 +177,9 @@ def test_cli_errors_are_one_line(make_prepared: Callable[..., Path], tmp_path: P
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "pretrain_steps (--pretrain-steps) <= steps" in result.stderr
+    missing = tmp_path / "missing.safetensors"
+    cmd = [*cmd[:-2], "--steps", "2", "--pretrain-steps", "1", "--init", str(missing)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and str(missing) in result.stderr
+    assert not (tmp_path / "r").exists()
