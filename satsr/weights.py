@@ -26,6 +26,7 @@ from satsr.raster import atomic_output
 SHIPPED = {"gan": "satsr_x4_gan.safetensors", "psnr": "satsr_x4_psnr.safetensors"}
 DEFAULT_WEIGHTS = "gan"
 METADATA_KEY = "satsr"
+NOT_SATSR_HINT = "pass a file written by satsr train"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def shipped_weights_dir() -> Path:
 
 
 def resolve_weights(name: str | Path | None) -> Path:
-    """A short name (gan, psnr), a .safetensors file, or a run directory (its best weights)."""
+    """A short name (gan, psnr), a .safetensors file, or a run directory (its model, see `_run_model`)."""
     name = DEFAULT_WEIGHTS if name is None else name
     if str(name) in SHIPPED:
         path = shipped_weights_dir() / SHIPPED[str(name)]
@@ -52,10 +53,19 @@ def resolve_weights(name: str | Path | None) -> Path:
         return path
     path = Path(name)
     if path.is_dir():
-        path = path / "best.safetensors"
+        path = _run_model(path)
     if not path.exists():
         raise WeightsError(f"{path}: no such weights file; pass --weights gan|psnr|FILE|RUN_DIR")
     return path
+
+
+def _run_model(run_dir: Path) -> Path:
+    """What a run made, chosen as the shipped pair is: the GAN once an adversarial phase has ended, else the
+    best pixel-loss weights. (best.safetensors, the best val PSNR overall, is almost never the GAN.)"""
+    final = run_dir / "final.safetensors"
+    if final.exists() and _read_metadata(final).get("phase") == "adversarial":
+        return final
+    return run_dir / "psnr.safetensors"
 
 
 def save_weights(
@@ -81,13 +91,11 @@ def save_weights(
 def load_weights(name: str | Path | None = None) -> LoadedWeights:
     """Load a generator by short name, file or run directory."""
     path = resolve_weights(name)
+    meta = _read_metadata(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})[METADATA_KEY])
         tensors = load_file(str(path))
-    except (SafetensorError, KeyError, json.JSONDecodeError, OSError) as exc:
-        hint = "pass a file written by satsr train"
-        raise WeightsError(f"{path}: not a satsr weights file ({exc}); {hint}") from None
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"{path}: not a satsr weights file ({exc}); {NOT_SATSR_HINT}") from None
     arch = meta["architecture"]
     spec = GeneratorSpec(**{k: int(arch[k]) for k in ("bands", "features", "blocks", "scale")})
     generator = Generator(spec)
@@ -98,6 +106,14 @@ def load_weights(name: str | Path | None = None) -> LoadedWeights:
     generator.eval()
     flush_denormals()  # inference on lightly trained weights is full of denormals
     return LoadedWeights(generator, Normalisation.from_dict(meta["normalisation"]), meta, path)
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {})[METADATA_KEY])
+    except (SafetensorError, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise WeightsError(f"{path}: not a satsr weights file ({exc}); {NOT_SATSR_HINT}") from None
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from satsr.errors import DataError, OutputExistsError
+from satsr.errors import DataError, OutputExistsError, WeightsError
 from satsr.models import Discriminator, Generator, GeneratorSpec
 from satsr.normalise import Normalisation
 from satsr.raster import atomic_output, open_raster, read_window
 from satsr.tiling import covering_tiles, full_tiles, scale_window
-from satsr.weights import load_weights, save_weights
+from satsr.weights import load_weights, resolve_weights, save_weights
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -71,9 +71,19 @@ def test_weights_round_trip(tmp_path) -> None:
     assert loaded.metadata["note"] == "t" and loaded.normalisation.high == (255.0,) * 3
 
 
-def test_nan_weights_are_never_written(tmp_path) -> None:
-    from satsr.errors import WeightsError
+def test_run_directory_resolves_to_what_the_run_made(tmp_path) -> None:
+    g, norm = Generator(GeneratorSpec(features=8, blocks=1)), Normalisation.for_dtype("uint8", 3)
+    for name, phase in (("psnr", "pretrain"), ("best", "pretrain"), ("final", "pretrain")):
+        save_weights(tmp_path / f"{name}.safetensors", g, norm, {"phase": phase})
+    assert resolve_weights(tmp_path) == tmp_path / "psnr.safetensors"  # pixel-loss run: its best
+    save_weights(tmp_path / "final.safetensors", g, norm, {"phase": "adversarial"})
+    assert resolve_weights(tmp_path) == tmp_path / "final.safetensors"  # GAN run: the GAN, as shipped
+    (tmp_path / "final.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(WeightsError, match=r"final\.safetensors: not a satsr weights file"):
+        resolve_weights(tmp_path)
 
+
+def test_nan_weights_are_never_written(tmp_path) -> None:
     g = Generator(GeneratorSpec(features=8, blocks=1))
     torch.nn.init.constant_(g.tail.bias, float("nan"))
     with pytest.raises(WeightsError):

@@ -45,7 +45,8 @@ def test_cli_end_to_end_two_datasets(make_prepared: Callable[..., Path], tmp_pat
         assert (run / f"{name}.safetensors").is_file()
     assert {"config.toml", "log.csv", "curves.png", "checkpoint.pt"} <= {p.name for p in run.iterdir()}
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
-    loaded = load_weights(run)  # a run directory resolves to best.safetensors
+    loaded = load_weights(run)  # a run with an adversarial phase resolves to its GAN
+    assert loaded.path == run / "final.safetensors"
     meta = loaded.metadata
     assert meta["training"]["config"]["batch_size"] == 3 and meta["training"]["config"]["hr_crop"] == 32
     assert [d["path"] for d in meta["datasets"]] == [str(a.resolve()), str(b.resolve())]
