@@ -1,6 +1,6 @@
 """Adapting the shipped model to a region it never saw: fine-tune on some of its places, score the others.
 
-    python benchmarks/region_adaptation.py ../shared/data [--work runs/adapt]    (~20 min on 2 CPU cores)
+    python benchmarks/region_adaptation.py ../shared/data [--work runs/adapt]    (~14 min on 2 CPU cores)
 
 The shipped model's held-out regions are the NEON SJER site (dry savanna, degraded aerial) and Kathmandu
 (real pairs); no place like either was in its training data. For each, with satsr's own commands:
