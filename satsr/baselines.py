@@ -17,6 +17,7 @@ from rasterio.warp import reproject
 from satsr import SCALE
 from satsr.models import Generator
 from satsr.normalise import Normalisation
+from satsr.precision import Precision, resolve_precision
 
 _PLANE = CRS.from_epsg(3857)  # any projected CRS: the warp below is a pure 4x scaling within it
 # Grid origin of that warp: away from (0, 0), which GDAL may take for a missing geotransform (all zeros out).
@@ -33,11 +34,16 @@ def _inverse(sr: torch.Tensor, norm: Normalisation) -> np.ndarray:
     return np.moveaxis(norm.inverse(np.moveaxis(sr.numpy(), 1, 0)), 0, 1)
 
 
-def run_generator(generator: Generator, norm: Normalisation, lr: np.ndarray) -> np.ndarray:
+def run_generator(
+    generator: Generator, norm: Normalisation, lr: np.ndarray, precision: Precision | None = None
+) -> np.ndarray:
     """Upscale a batch of whole (N, C, h, w) tiles with no context beyond each tile (the convolutions
-    zero-pad at the tile edge): what the network does to an isolated tile."""
-    with torch.inference_mode():
-        return _inverse(generator(_forward(lr, norm)), norm)
+    zero-pad at the tile edge): what the network does to an isolated tile. fp32 on the CPU by default."""
+    precision = precision or resolve_precision("fp32", "cpu")
+    precision.prepare(generator)
+    with torch.inference_mode(), precision.autocast():
+        sr = generator(precision.tensor(_forward(lr, norm)))
+    return _inverse(sr.float().cpu(), norm)
 
 
 def bicubic(lr: np.ndarray, norm: Normalisation, scale: int = SCALE) -> np.ndarray:

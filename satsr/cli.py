@@ -108,6 +108,7 @@ def train(
     pretrain_steps: Annotated[int | None, typer.Option(help="Pixel-loss steps before the GAN phase.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Crops per step per process [16].")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto (bf16 where native), fp32 or bf16.")] = None,
     workers: Annotated[int | None, typer.Option(help="DataLoader worker processes [0].")] = None,
     init: Annotated[str | None, typer.Option(help="Start G from weights: gan, psnr, FILE, RUN_DIR.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from RUN_DIR/checkpoint.pt.")] = False,
@@ -120,7 +121,7 @@ def train(
     from satsr.train import run_training
 
     flags = {"steps": steps, "pretrain_steps": pretrain_steps, "batch_size": batch_size, "device": device,
-             "num_workers": workers, "init_weights": init}  # fmt: skip
+             "precision": precision, "num_workers": workers, "init_weights": init}  # fmt: skip
     base = saved_config(Path(output)) if resume else None
     cfg = resolve(config, flags, base)
     command = " ".join(["satsr", *sys.argv[1:]])
@@ -150,6 +151,9 @@ def evaluate(
     data_range: Annotated[
         float | None, typer.Option(help="PSNR/SSIM peak [255 for uint8, else the normalisation's range].")
     ] = None,
+    precision: Annotated[str, typer.Option(help="Model precision: auto (bf16 where native), fp32, bf16.")] = (
+        "auto"
+    ),
     overwrite: Annotated[bool, typer.Option(help="Replace existing --json/--figure files.")] = False,
 ) -> None:
     """Score a model (on a dataset split or a raster pair) or an upscaled raster beside bicubic/lanczos."""
@@ -161,7 +165,7 @@ def evaluate(
     if shave < 0 or batch < 1:
         raise UsageError("--shave must be >= 0 and --batch >= 1")
     options = EvaluateOptions(metrics=parse_metrics(metrics), split=split, shave=shave, batch=batch,
-                              data_range=data_range)  # fmt: skip
+                              data_range=data_range, precision=precision)  # fmt: skip
     outputs = [Path(p) if p else None for p in (json_out, figure)]
     check_outputs(outputs, overwrite)
     with views.rich_progress() as report_progress:
@@ -217,6 +221,7 @@ def upscale(
     batch_size: Annotated[int | None, typer.Option(help="Tiles per call (default 1 CPU, 8 CUDA).")] = None,
     bands: Annotated[str | None, typer.Option(help="Input bands, e.g. 1,2,3 (default: non-alpha).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 where native), fp32 or bf16.")] = "auto",
     cog: Annotated[bool, typer.Option("--cog", help="Write Cloud-Optimized GeoTIFFs (overviews).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
 ) -> None:
@@ -237,14 +242,15 @@ def upscale(
 
     options = UpscaleOptions(
         **{k: v for k, v in given.items() if v is not None},
-        bands=tuple(band_list) if band_list else None, device=device, cog=cog, overwrite=overwrite,
+        bands=tuple(band_list) if band_list else None, device=device, precision=precision,
+        cog=cog, overwrite=overwrite,
     )  # fmt: skip
     loaded = load_weights(weights)
     with views.upscale_progress() as report:
         outcome = upscale_many(pairs, loaded, options, report)
     for r in outcome.results:
         views.console.print(f"{r.dst}: {r.hr_size[0]}x{r.hr_size[1]} px in {r.seconds:.1f} s "
-                      f"({r.output_mp_per_s:.2f} output MP/s)", highlight=False)  # fmt: skip
+                      f"({r.output_mp_per_s:.2f} output MP/s, {r.precision})", highlight=False)  # fmt: skip
     for src, reason in outcome.failures:
         where = "" if reason.startswith(str(src)) else f"{src}: "  # most messages name the file already
         views.console.print(f"[bold red]failed:[/] {where}{reason}", highlight=False, soft_wrap=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from satsr.errors import UsageError
+from satsr.precision import PRECISIONS
 
 ADV_LOSSES = ("vanilla", "wgan-gp", "ragan")
 DEVICES = ("auto", "cpu", "cuda")
@@ -46,7 +47,8 @@ class TrainConfig:
     sample_tiles: int = 4  # val tiles shown in the sample grids
     num_workers: int = 0  # DataLoader processes; 0: in the main process (3 ms of a 230 ms step on 2 cores)
     seed: int = 0  # seeds models, data order and augmentation (a run is reproducible from it)
-    device: str = "auto"  # auto (cuda when present), cpu or cuda (bf16 autocast, channels_last)
+    device: str = "auto"  # auto (cuda when present), cpu or cuda
+    precision: str = "auto"  # auto (bf16 autocast where the device runs it natively), fp32 or bf16
     init_weights: str = ""  # start G from these weights (fine-tuning): gan, psnr, FILE or RUN_DIR; "": random
 
     def __post_init__(self) -> None:
@@ -70,6 +72,8 @@ def check(cfg: TrainConfig) -> None:
         problems.append(f"adv_loss must be one of {', '.join(ADV_LOSSES)} (got {cfg.adv_loss!r})")
     if cfg.device not in DEVICES:
         problems.append(f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
+    if cfg.precision not in PRECISIONS:
+        problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
     if not 0 <= cfg.label_smoothing < 0.5 or not 0 <= cfg.ema_decay < 1:
         problems.append("need 0 <= label_smoothing < 0.5 and 0 <= ema_decay < 1")
     positive = (

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from satsr.errors import DataError, OutputExistsError, UsageError, WeightsError
 from satsr.metrics import DEFAULT_METRICS, MetricResult, Sample, Scorer
 from satsr.normalise import Normalisation
 from satsr.progress import Progress, silent
+
+if TYPE_CHECKING:
+    from satsr.precision import Precision
 
 METHODS = ("sr", "bicubic", "lanczos")  # the scored image first, then the baselines
 BASELINES = METHODS[1:]
@@ -37,6 +40,7 @@ class EvaluateOptions:
     figure_crop: int = 128  # HR px shown per tile in the figure (centre crop)
     data_range: float | None = None  # None: 255 for uint8, else the stored normalisation's widest band
     window: int = 512  # HR px per side of a streaming window in the raster modes (bounds memory)
+    precision: str = "auto"  # the model's: auto (bf16 where the CPU/GPU runs it natively), fp32, bf16
 
 
 DEFAULTS = EvaluateOptions()
@@ -179,6 +183,7 @@ def evaluate_dataset(
     if loaded.generator.spec.bands != manifest.bands:
         raise WeightsError(f"{loaded.path}: model takes {loaded.generator.spec.bands} bands but {dataset} "
                            f"has {manifest.bands}; evaluate a model trained on this band set")  # fmt: skip
+    precision = model_precision(options)
     data_range = data_range_for(manifest.dtype, manifest.norm, options.data_range, str(dataset))
     scorers = {m: Scorer(options.metrics, manifest.bands, data_range) for m in METHODS}
     shown = figure_indexes(len(tiles), options.figure_tiles)
@@ -193,7 +198,7 @@ def evaluate_dataset(
             batch = members[b : b + options.batch]
             rows = [i for _, i in batch]
             lr, hr = np.asarray(lr_stack[rows]), np.asarray(hr_stack[rows])
-            outs = _methods(loaded.generator, loaded.normalisation, lr)
+            outs = _methods(loaded.generator, loaded.normalisation, lr, precision)
             for k, (position, _) in enumerate(batch):
                 per_tile = {m: o[k] for m, o in outs.items()}
                 valid = manifest.hr_valid(hr[k])  # pixels prepare zeroed as invalid are not scored
@@ -206,7 +211,7 @@ def evaluate_dataset(
             progress(f"evaluate {options.split}", done, len(tiles))
     settings = {
         "model": weights_summary(loaded), "dataset": str(Path(dataset).resolve()), "split": options.split,
-        **common_settings(options, data_range, manifest.dtype),
+        **common_settings(options, data_range, manifest.dtype), "precision": precision.describe(),
         "dataset_normalisation": manifest.normalisation, "tile_context": "none beyond each tile",
     }  # fmt: skip
     counts = {"tiles": len(tiles), "scenes": len(by_scene), "scored_pixels_per_band": pixels}
@@ -215,11 +220,21 @@ def evaluate_dataset(
     return EvaluationReport("dataset", settings, scores, counts, seconds, crops, manifest.norm)
 
 
-def _methods(generator: Any, norm: Normalisation, lr: np.ndarray) -> dict[str, np.ndarray]:
+def model_precision(options: EvaluateOptions) -> Precision:
+    """The precision the model runs in, on the device upscale would pick."""
+    from satsr.precision import resolve_precision
+    from satsr.upscale import resolve_device
+
+    return resolve_precision(options.precision, resolve_device("auto"))
+
+
+def _methods(
+    generator: Any, norm: Normalisation, lr: np.ndarray, precision: Precision
+) -> dict[str, np.ndarray]:
     from satsr.baselines import bicubic, lanczos, run_generator
 
     return {
-        "sr": run_generator(generator, norm, lr),
+        "sr": run_generator(generator, norm, lr, precision),
         "bicubic": bicubic(lr, norm),
         "lanczos": np.stack([lanczos(tile) for tile in lr]),
     }

@@ -58,9 +58,11 @@ def evaluate_model_on_pair(
     loaded = load_weights(model)
     with tempfile.TemporaryDirectory(prefix="satsr-evaluate-") as tmp:
         sr = Path(tmp) / "sr.tif"
-        upscale_file(Path(lr), sr, loaded, UpscaleOptions(overwrite=True), progress)
+        upscale_options = UpscaleOptions(overwrite=True, precision=options.precision)
+        upscaled = upscale_file(Path(lr), sr, loaded, upscale_options, progress)
         report = evaluate_rasters(sr, hr, lr, options, progress, loaded.normalisation, align_hr=True)
-    settings = {**report.settings, "model": weights_summary(loaded), "sr": "upscale_file output (temporary)"}
+    settings = {**report.settings, "model": weights_summary(loaded), "sr": "upscale_file output (temporary)",
+                "precision": upscaled.precision}  # fmt: skip
     seconds = time.perf_counter() - start
     return EvaluationReport("model-raster", settings, report.scores, report.counts, seconds, report.crops,
                             report.display_norm)  # fmt: skip

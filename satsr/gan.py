@@ -23,6 +23,7 @@ from satsr.dataset import Source, same_normalisation
 from satsr.errors import WeightsError
 from satsr.losses import ADV_LOSSES, d_statistics, gradient_penalty, masked_l1
 from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.precision import Precision
 from satsr.weights import load_weights
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # lr, hr, valid
@@ -47,17 +48,16 @@ def adam(module: nn.Module, lr: float, cfg: TrainConfig) -> torch.optim.Adam:
 
 
 def build_nets(
-    cfg: TrainConfig, bands: int, device: torch.device, world: int, init: Generator | None = None
+    cfg: TrainConfig, bands: int, precision: Precision, world: int, init: Generator | None = None
 ) -> Nets:
-    """G (random, or a copy of `init`), D, the EMA of G and both optimisers on `device` (DDP: world > 1)."""
+    """G (random, or a copy of `init`), D, the EMA of G and both optimisers on the precision's device, in
+    its memory format (DDP: world > 1). Parameters stay fp32 whatever the precision."""
     g: torch.nn.Module = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks))
     if init is not None:
         g.load_state_dict(init.state_dict())
-    g.to(device)
-    d: torch.nn.Module = Discriminator(bands=bands, features=cfg.d_features).to(device)
-    if device.type == "cuda":  # in place: Module.to converts parameters, the module stays the same object
-        g.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        d.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    precision.prepare(g)
+    d = precision.prepare(Discriminator(bands=bands, features=cfg.d_features))
+    device = precision.device
     ema = copy.deepcopy(g).requires_grad_(False)
     opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)
     if world > 1:

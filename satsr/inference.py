@@ -20,6 +20,7 @@ from scipy.ndimage import distance_transform_edt
 from satsr import SCALE
 from satsr.models import Generator
 from satsr.normalise import Normalisation
+from satsr.precision import Precision
 from satsr.raster import has_mask, read_window
 from satsr.tiling import scale_window, with_margin
 
@@ -87,18 +88,33 @@ def fill_invalid(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 class TileRunner:
-    """Runs batches of equally shaped LR tiles through a generator and hands back cropped HR cores."""
+    """Runs batches of equally shaped LR tiles through a generator in one precision.
 
-    def __init__(self, generator: Generator, normalisation: Normalisation, device: str) -> None:
-        self.generator = generator.to(device).eval()
+    `infer` is the model alone (model-space in, model-space out), so that the upscale pipeline can do the
+    normalisation and the cropping on its reading and writing threads while the model runs.
+    """
+
+    def __init__(self, generator: Generator, normalisation: Normalisation, precision: Precision) -> None:
+        self.generator = precision.prepare(generator).eval()
         self.normalisation = normalisation
-        self.device = device
+        self.precision = precision
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """(N, C, h, w) float32 model-space tiles -> (N, C, 4h, 4w) float32 model-space output."""
+        with torch.inference_mode(), self.precision.autocast():
+            y = self.generator(self.precision.tensor(torch.from_numpy(x)))
+        return y.float().cpu().numpy()
 
     def run(self, jobs: list[TileJob], tiles: list[np.ndarray]) -> list[np.ndarray]:
         """HR pixels (native dtype, clipped) for the core of every job."""
-        x = torch.from_numpy(np.stack([self.normalisation.forward(t) for t in tiles]))
-        with torch.inference_mode():
-            y = self.generator(x.to(self.device)).float().cpu().numpy()
+        return self.finish(jobs, self.infer(self.start(tiles)))
+
+    def start(self, tiles: list[np.ndarray]) -> np.ndarray:
+        """Native-dtype (C, h, w) tiles -> one float32 model-space batch."""
+        return np.stack([self.normalisation.forward(t) for t in tiles])
+
+    def finish(self, jobs: list[TileJob], y: np.ndarray) -> list[np.ndarray]:
+        """Model-space batch -> native-dtype HR cores, rounded and clipped."""
         return [self.normalisation.inverse(core_of(hr, job, SCALE)) for hr, job in zip(y, jobs, strict=True)]
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from satsr import SCALE
 from satsr.dataset import TileDataset
 from satsr.normalise import Normalisation
+from satsr.precision import Precision
 from satsr.raster import atomic_output
 
 LOG_FIELDS = (
@@ -51,13 +52,15 @@ def _masked_mse(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor) -> tuple[
 
 
 @torch.no_grad()
-def validate(g: nn.Module, val: TileDataset, indices: Sequence[int], device: torch.device) -> dict[str, Any]:
-    """PSNR/MSE of `g` and of bicubic over the valid pixels of the val tiles (data range 1 in model space).
+def validate(g: nn.Module, val: TileDataset, indices: Sequence[int], precision: Precision) -> dict[str, Any]:
+    """PSNR/MSE of `g` (run in `precision`, as upscale will run it) and of bicubic over the valid pixels of
+    the val tiles (data range 1 in model space).
 
     PSNR is the mean of per-tile PSNRs; MSE pools all valid pixels. Also returns `g_spread`: the spread
     across a fixed batch of what G adds to bicubic, relative to the same spread of the HR (near 0 for a
     generator that adds the same pattern to every input, i.e. mode collapse; 0 also for a fresh G).
     """
+    device = precision.device
     lo, hi = (t.to(device) for t in output_range(val.norm))
     was_training = g.training
     g.eval()
@@ -67,7 +70,9 @@ def validate(g: nn.Module, val: TileDataset, indices: Sequence[int], device: tor
     residuals: list[tuple[torch.Tensor, torch.Tensor]] = []
     for i in indices:
         lr, hr, valid = (t.to(device) for t in val[i])
-        sr = torch.minimum(torch.maximum(g(lr[None]).float(), lo), hi)[0]
+        with precision.autocast():
+            sr = g(precision.tensor(lr[None])).float()
+        sr = torch.minimum(torch.maximum(sr, lo), hi)[0]
         bic = F.interpolate(lr[None], scale_factor=SCALE, mode="bicubic", align_corners=False)
         bic = torch.minimum(torch.maximum(bic, lo), hi)[0]
         for name, pred in (("sr", sr), ("bicubic", bic)):
@@ -166,7 +171,7 @@ def _display(x: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def sample_grid(
-    g: nn.Module, val: TileDataset, indices: Sequence[int], device: torch.device, png: Path
+    g: nn.Module, val: TileDataset, indices: Sequence[int], precision: Precision, png: Path
 ) -> None:
     """PNG grid with one row per fixed val tile: LR | bicubic | SR | HR."""
     import matplotlib
@@ -178,9 +183,10 @@ def sample_grid(
     g.eval()
     fig, axes = plt.subplots(len(indices), 4, figsize=(12, 3 * len(indices)), squeeze=False)
     for row, i in zip(axes, indices, strict=True):
-        lr, hr, _ = (t.to(device) for t in val[i])
+        lr, hr, _ = (t.to(precision.device) for t in val[i])
         bic = F.interpolate(lr[None], scale_factor=SCALE, mode="bicubic", align_corners=False)[0]
-        sr = g(lr[None]).float()[0]
+        with precision.autocast():
+            sr = g(precision.tensor(lr[None])).float()[0]
         for ax, title, img in zip(row, ("LR", "bicubic", "SR", "HR"), (lr, bic, sr, hr), strict=True):
             ax.imshow(_display(img), cmap="gray", interpolation="nearest", vmin=0, vmax=1)
             ax.set_title(title, fontsize=9)

@@ -29,6 +29,7 @@ from satsr.errors import OutputExistsError, TrainingError
 from satsr.gan import Nets, adversarial_step, build_nets, initial_generator, pretrain_step, unwrap, update_ema
 from satsr.models import flush_denormals
 from satsr.monitor import CsvLog, pick, plot_curves, sample_grid, validate
+from satsr.precision import Precision, resolve_precision
 from satsr.progress import Progress, silent
 from satsr.raster import atomic_output
 from satsr.weights import save_weights
@@ -54,7 +55,7 @@ class Run:
     cfg: TrainConfig
     run_dir: Path
     sources: list[Source]
-    device: torch.device
+    precision: Precision  # fp32 or bf16 autocast, on the run's device
     rank: int = 0
     world: int = 1
     step: int = 0
@@ -67,10 +68,9 @@ class Run:
     def main(self) -> bool:
         return self.rank == 0
 
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    @property
+    def device(self) -> torch.device:
+        return self.precision.device
 
 
 def run_training(
@@ -84,10 +84,11 @@ def run_training(
         sources = open_sources(datasets)
         # Checked before anything is written: a run that cannot start leaves no directory behind.
         init = initial_generator(cfg, sources[0]) if cfg.init_weights and not resume else None
-        run = Run(cfg, Path(run_dir), sources, device, rank, world, command=command)
+        precision = resolve_precision(cfg.precision, device)
+        run = Run(cfg, Path(run_dir), sources, precision, rank, world, command=command)
         _prepare_run_dir(run, resume, overwrite)
         torch.manual_seed(cfg.seed)
-        nets = build_nets(cfg, sources[0].manifest.bands, device, world, init)
+        nets = build_nets(cfg, sources[0].manifest.bands, precision, world, init)
         if resume:
             _restore(run, nets, load_checkpoint(run.run_dir))
         if run.main:
@@ -186,13 +187,8 @@ def _loader(run: Run, train: TileDataset) -> Iterator[list[torch.Tensor]]:
 
 
 def _to_device(run: Run, batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    lr, hr, valid = (t.to(run.device, non_blocking=True) for t in batch)
-    if run.device.type == "cuda":
-        lr, hr = (
-            lr.contiguous(memory_format=torch.channels_last),
-            hr.contiguous(memory_format=torch.channels_last),
-        )
-    return lr, hr, valid
+    lr, hr, valid = batch
+    return run.precision.tensor(lr), run.precision.tensor(hr), valid.to(run.device, non_blocking=True)
 
 
 def _checked(run: Run, metrics: dict[str, Any]) -> dict[str, float]:
@@ -225,17 +221,18 @@ def _loop(run: Run, nets: Nets, progress: Progress, on_metrics: MetricsCallback)
     start_time, step_time = time.perf_counter(), 0.0
     if run.step == 0 and cfg.pretrain_steps == 0:
         _validate(run, nets, val, val_ids, on_metrics)  # psnr.safetensors = the starting (bicubic) model
-    progress("train", run.step, cfg.steps)
+    task = f"train ({run.precision.describe()})"
+    progress(task, run.step, cfg.steps)
     while run.step < cfg.steps:
         t0 = time.perf_counter()
         batch = _to_device(run, next(batches))
         metrics: dict[str, Any]
         if run.step < cfg.pretrain_steps:
             nets.opt_g.param_groups[0]["lr"] = cfg.lr_pretrain
-            metrics = pretrain_step(nets, batch, cfg, run.autocast)
+            metrics = pretrain_step(nets, batch, cfg, run.precision.autocast)
         else:
             nets.opt_g.param_groups[0]["lr"] = cfg.lr_g
-            metrics = adversarial_step(nets, batch, cfg, _adv_weight(cfg, run.step), run.autocast)
+            metrics = adversarial_step(nets, batch, cfg, _adv_weight(cfg, run.step), run.precision.autocast)
         metrics = _checked(run, metrics)
         update_ema(nets.ema, unwrap(nets.g), cfg.ema_decay, run.step)
         run.step += 1
@@ -260,7 +257,7 @@ def _loop(run: Run, nets: Nets, progress: Progress, on_metrics: MetricsCallback)
             _validate(run, nets, val, val_ids, on_metrics)
         if run.main and (run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps):
             save_checkpoint(run.run_dir, _state(run, nets))
-        progress("train", run.step, cfg.steps)
+        progress(task, run.step, cfg.steps)
     del batches  # stops the loader's worker processes
     if run.main:
         _export(run, nets.ema, "final.safetensors")
@@ -283,7 +280,7 @@ def _validate(run: Run, nets: Nets, val: TileDataset, ids: list[int], on_metrics
     if not run.main:
         return
     cfg = run.cfg
-    scores = validate(nets.ema, val, ids, run.device)
+    scores = validate(nets.ema, val, ids, run.precision)
     run.last_val = scores
     phase = _phase(cfg, run.step)
     row = {"step": run.step, "phase": phase, **scores}
@@ -291,7 +288,7 @@ def _validate(run: Run, nets: Nets, val: TileDataset, ids: list[int], on_metrics
     on_metrics(row)
     if cfg.sample_tiles:
         png = run.run_dir / "samples" / f"step_{run.step:07d}.png"
-        sample_grid(nets.ema, val, pick(len(val), cfg.sample_tiles), run.device, png)
+        sample_grid(nets.ema, val, pick(len(val), cfg.sample_tiles), run.precision, png)
     psnr = scores["val_psnr"]
     if phase == "pretrain" and psnr > run.best_pretrain_psnr:
         run.best_pretrain_psnr = psnr
@@ -304,7 +301,7 @@ def _validate(run: Run, nets: Nets, val: TileDataset, ids: list[int], on_metrics
 def _export(run: Run, ema: torch.nn.Module, name: str) -> None:
     meta = {
         "training": {"config": run.cfg.to_dict(), "command": run.command, "processes": run.world,
-                     "effective_batch": run.world * run.cfg.batch_size},
+                     "effective_batch": run.world * run.cfg.batch_size, "precision": run.precision.name},
         "datasets": [_provenance(s) for s in run.sources],
         "val": run.last_val, "phase": _phase(run.cfg, run.step), "step": run.step, "export": name,
     }  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
@@ -37,6 +38,7 @@ from satsr.inference import (
     validity_mode,
     write_tile,
 )  # fmt: skip
+from satsr.precision import Precision, resolve_precision
 from satsr.progress import Progress, silent
 from satsr.raster import atomic_output, open_raster, select_bands, upscaled_profile
 from satsr.weights import LoadedWeights
@@ -55,6 +57,7 @@ class UpscaleOptions:
     batch_size: int | None = None  # tiles per model call; None = 1 on CPU (no gain there), 8 on CUDA
     bands: tuple[int, ...] | None = None  # 1-based input bands fed to the model; None = all but alpha
     device: str = "auto"  # auto (cuda when available), cpu or cuda
+    precision: str = "auto"  # auto (bf16 where the device runs it natively), fp32 or bf16
     cog: bool = False  # write a Cloud-Optimized GeoTIFF with overviews
     overwrite: bool = False  # replace an existing output
 
@@ -67,6 +70,10 @@ class UpscaleOptions:
             raise UsageError(f"--batch-size {self.batch_size}: must be at least 1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"--device {self.device}: choose auto, cpu or cuda")
+        resolve_precision(self.precision, "cpu")  # refuses unknown names early
+
+    def resolved_precision(self) -> Precision:
+        return resolve_precision(self.precision, resolve_device(self.device))
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class UpscaleResult:
     tiles: int  # model tiles processed
     seconds: float  # wall time for the scene
     output_mp_per_s: float  # output megapixels per second
+    precision: str  # what ran the model: fp32 or bf16 (with why, when auto chose it)
 
 
 @dataclass(frozen=True)
@@ -104,18 +112,17 @@ def upscale_file(
         raise UsageError(f"{dst}: the output would replace its input; choose another -o")
     start = time.perf_counter()
     env = rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=GDAL_CACHE_MB)
+    precision = options.resolved_precision()
     with env, open_raster(src) as ds:
         bands = check_scene(ds, weights, options)
         with atomic_output(dst, options.overwrite) as tmp:
-            if options.cog:
-                tiles = _write_cog(ds, tmp, bands, weights, options, progress)
-            else:
-                tiles = _write_scene(ds, tmp, bands, weights, options, progress)
+            write = _write_cog if options.cog else _write_scene
+            tiles = write(ds, tmp, bands, weights, options, precision, progress)
         lr_size = (ds.width, ds.height)
     seconds = time.perf_counter() - start
     hr_size = (lr_size[0] * SCALE, lr_size[1] * SCALE)
     mps = hr_size[0] * hr_size[1] / 1e6 / max(seconds, 1e-9)
-    return UpscaleResult(src, dst, lr_size, hr_size, tiles, seconds, mps)
+    return UpscaleResult(src, dst, lr_size, hr_size, tiles, seconds, mps, precision.describe())
 
 
 def check_scene(ds: DatasetReader, weights: LoadedWeights, options: UpscaleOptions) -> list[int]:
@@ -142,54 +149,95 @@ def check_scene(ds: DatasetReader, weights: LoadedWeights, options: UpscaleOptio
 
 def _write_scene(
     ds: DatasetReader, path: Path, bands: list[int], weights: LoadedWeights, options: UpscaleOptions,
-    progress: Progress,
+    precision: Precision, progress: Progress,
 ) -> int:  # fmt: skip
-    """Stream every tile of `ds` through the model into a tiled, compressed GeoTIFF at `path`."""
+    """Stream every tile of `ds` through the model into a tiled, compressed GeoTIFF at `path`.
+
+    Three stages overlap: a reading thread prepares batch k+1 (read, fill, normalise), the calling thread
+    runs the model on batch k, a writing thread crops, encodes and compresses batch k-1 (GDAL and torch
+    release the GIL). At most one batch waits at each stage, so memory stays bounded; the writes happen in
+    plan order, so the file is byte-identical to a serial run's.
+    """
     margin = weights.generator.receptive_radius if options.overlap is None else options.overlap
     mode = validity_mode(ds)
     profile = upscaled_profile(ds, SCALE, bands)
     profile["count"] += mode == "alpha"
-    device = resolve_device(options.device)
-    runner = TileRunner(weights.generator, weights.normalisation, device)
-    batch_size = options.batch_size or (8 if device == "cuda" else 1)
-    total = tile_count(ds.width, ds.height, options.tile)
-    hr_total, hr_done, done = profile["width"] * profile["height"], 0, 0
-    with rasterio.open(path, "w", **profile) as dst:
-        describe_output(dst, ds, bands, mode, weights)
-        for batch in _batched(plan_tiles(ds.width, ds.height, options.tile, margin), batch_size):
-            hr_done += _process_batch(ds, dst, batch, runner, bands, mode)
-            done += len(batch)
-            progress(TILES_TASK, done, total)
-            progress(PIXELS_TASK, hr_done, hr_total)
-    return total
+    runner = TileRunner(weights.generator, weights.normalisation, precision)
+    batch_size = options.batch_size or (8 if precision.device.type == "cuda" else 1)
+    hr_total = profile["width"] * profile["height"]
+    tally = _Tally(progress, tile_count(ds.width, ds.height, options.tile), hr_total)
+    batches = _batched(plan_tiles(ds.width, ds.height, options.tile, margin), batch_size)
+    with rasterio.open(path, "w", **profile) as dst, ThreadPoolExecutor(1) as reader, \
+            ThreadPoolExecutor(1) as writer:  # fmt: skip
+        describe_output(dst, ds, bands, mode, weights, precision)
+        reading = reader.submit(_read_batch, ds, next(batches, []), runner, bands)
+        writing: Future[None] | None = None
+        while (batch := reading.result()).jobs:
+            reading = reader.submit(_read_batch, ds, next(batches, []), runner, bands)
+            y = runner.infer(batch.x) if batch.x is not None else None
+            if writing is not None:
+                writing.result()  # one batch in flight per stage: memory stays bounded
+            writing = writer.submit(_write_batch, dst, batch, y, runner, mode, tally)
+        if writing is not None:
+            writing.result()
+    return tally.total
 
 
-def _process_batch(
-    ds: DatasetReader,
-    dst: DatasetWriter,
-    batch: list[TileJob],
-    runner: TileRunner,
-    bands: list[int],
-    mode: str,
-) -> int:
-    """Read, infer and write one batch; tiles with no valid pixel skip the model. Returns HR px written."""
-    reads = [read_context(ds, job.context, bands) for job in batch]
-    todo = [i for i, job in enumerate(batch) if core_of(reads[i][1], job).any()]
-    outputs = runner.run([batch[i] for i in todo], [fill_invalid(*reads[i]) for i in todo]) if todo else []
-    by_index = dict(zip(todo, outputs, strict=True))
+@dataclass
+class _Tally:
+    """Tiles and HR pixels written so far, reported as they are written (writing thread)."""
+
+    progress: Progress
+    total: int  # tiles in the scene
+    hr_total: int  # output pixels in the scene
+    done: int = 0
+    hr_done: int = 0
+
+    def add(self, tiles: int, hr_pixels: int) -> None:
+        self.done, self.hr_done = self.done + tiles, self.hr_done + hr_pixels
+        self.progress(TILES_TASK, self.done, self.total)
+        self.progress(PIXELS_TASK, self.hr_done, self.hr_total)
+
+
+@dataclass
+class _Batch:
+    """One batch between the pipeline's stages."""
+
+    jobs: list[TileJob]
+    reads: list[tuple[np.ndarray, np.ndarray]]  # (data, validity) of each job's context window
+    todo: list[int]  # jobs with a valid pixel in their core: only these go through the model
+    x: np.ndarray | None  # the model's float32 input for `todo`, None when there is none
+
+
+def _read_batch(ds: DatasetReader, jobs: list[TileJob], runner: TileRunner, bands: list[int]) -> _Batch:
+    """Read and prepare one batch for the model (reading thread)."""
+    reads = [read_context(ds, job.context, bands) for job in jobs]
+    todo = [i for i, job in enumerate(jobs) if core_of(reads[i][1], job).any()]
+    x = runner.start([fill_invalid(*reads[i]) for i in todo]) if todo else None
+    return _Batch(jobs, reads, todo, x)
+
+
+def _write_batch(
+    dst: DatasetWriter, batch: _Batch, y: np.ndarray | None, runner: TileRunner, mode: str, tally: _Tally
+) -> None:
+    """Write one batch's HR cores, marking invalid pixels (writing thread)."""
+    outputs = runner.finish([batch.jobs[i] for i in batch.todo], y) if y is not None else []
+    by_index = dict(zip(batch.todo, outputs, strict=True))
     written = 0
-    for i, job in enumerate(batch):
-        hr_valid = upscale_mask(core_of(reads[i][1], job))
+    for i, job in enumerate(batch.jobs):
+        data, valid = batch.reads[i]
+        hr_valid = upscale_mask(core_of(valid, job))
         hr = by_index.get(i)
         if hr is None:
-            hr = np.zeros((len(bands), *hr_valid.shape), dtype=ds.dtypes[bands[0] - 1])
-        write_tile(dst, job, hr, hr_valid, mode, ds.nodata)
+            hr = np.zeros((data.shape[0], *hr_valid.shape), dtype=data.dtype)
+        write_tile(dst, job, hr, hr_valid, mode, dst.nodata)
         written += hr_valid.size
-    return written
+    tally.add(len(batch.jobs), written)
 
 
 def describe_output(
-    dst: DatasetWriter, ds: DatasetReader, bands: list[int], mode: str, weights: LoadedWeights
+    dst: DatasetWriter, ds: DatasetReader, bands: list[int], mode: str, weights: LoadedWeights,
+    precision: Precision,
 ) -> None:
     """Copy colour interpretation, descriptions and tags; add provenance tags."""
     dst.colorinterp = [ds.colorinterp[b - 1] for b in bands] + (
@@ -199,7 +247,7 @@ def describe_output(
         if ds.descriptions[b - 1]:
             dst.set_band_description(i, ds.descriptions[b - 1])
         dst.update_tags(i, **ds.tags(b))
-    dst.update_tags(**ds.tags(), **provenance_tags(weights))
+    dst.update_tags(**ds.tags(), **provenance_tags(weights), SATSR_PRECISION=precision.name)
 
 
 def provenance_tags(weights: LoadedWeights) -> dict[str, Any]:
@@ -223,12 +271,12 @@ def _sha256(path: Path, mtime_ns: int) -> str:
 
 def _write_cog(
     ds: DatasetReader, path: Path, bands: list[int], weights: LoadedWeights, options: UpscaleOptions,
-    progress: Progress,
+    precision: Precision, progress: Progress,
 ) -> int:  # fmt: skip
     """Stream into a plain tiled GeoTIFF beside `path`, then let GDAL's COG driver add overviews."""
     staging = path.with_name(f"{path.name}.gtiff.tmp")
     try:
-        tiles = _write_scene(ds, staging, bands, weights, options, progress)
+        tiles = _write_scene(ds, staging, bands, weights, options, precision, progress)
         rasterio.shutil.copy(
             staging, path, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", BLOCKSIZE=256,
             BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="AVERAGE",

@@ -178,12 +178,13 @@ def test_dataset_mode_end_to_end_cli(tmp_path: Path, rng: np.random.Generator) -
     weights = tiny_weights(tmp_path / "w.safetensors", True)
     out_json, out_png = tmp_path / "r" / "report.json", tmp_path / "r" / "fig.png"
     args = ["evaluate", str(weights), str(data), "--metrics", "psnr,mse,ssim", "--json", str(out_json),
-            "--figure", str(out_png)]  # fmt: skip
+            "--figure", str(out_png), "--precision", "fp32"]  # fmt: skip
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     report = json.loads(out_json.read_text())
     assert report["settings"]["split"] == "test" and report["settings"]["data_range"] == 255
     assert report["settings"]["shave_hr_px"] == 4 and report["counts"]["tiles"] == 3
+    assert report["settings"]["precision"] == "fp32"
     assert set(report["scores"]) == {"sr", "bicubic", "lanczos"}
     assert set(report["scores"]["sr"]) == {"psnr", "mse", "ssim"}
     assert report["gain_over"]["bicubic"]["psnr"] != 0

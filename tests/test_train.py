@@ -136,11 +136,13 @@ def test_datasets_that_cannot_be_mixed(make_prepared: Callable[..., Path], tmp_p
         run_training([tmp_path], tmp_path / "run", tiny())
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_divergence_stops_the_run_and_writes_no_weights(
-    make_prepared: Callable[..., Path], tmp_path: Path
+    make_prepared: Callable[..., Path], tmp_path: Path, precision: str
 ) -> None:
     data = make_prepared(lr_tile=8)
-    cfg = tiny(steps=6, pretrain_steps=6, lr_pretrain=1e10, grad_clip=0.0, val_every=99, checkpoint_every=99)
+    cfg = tiny(steps=6, pretrain_steps=6, lr_pretrain=1e10, grad_clip=0.0, val_every=99, checkpoint_every=99,
+               precision=precision)  # fmt: skip
     with pytest.raises(TrainingError, match="diverged at step"):
         run_training([data], tmp_path / "run", cfg)
     assert not list((tmp_path / "run").glob("*.safetensors"))
@@ -163,6 +165,8 @@ def test_config_precedence_and_errors(tmp_path: Path) -> None:
         resolve(None, {"steps": "many"})
     with pytest.raises(UsageError, match="adv_loss must be one of"):
         TrainConfig(adv_loss="hinge")
+    with pytest.raises(UsageError, match="precision must be one of auto, fp32, bf16"):
+        TrainConfig(precision="fp16")
     with pytest.raises(UsageError, match="--pretrain-steps"):
         TrainConfig(steps=10, pretrain_steps=20)
     with pytest.raises(UsageError, match="no such config file"):

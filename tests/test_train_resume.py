@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from satsr import SCALE
@@ -43,10 +44,14 @@ def _same(a: object, b: object, path: str = "") -> None:
         assert a == b or (a != a and b != b), f"{path}: {a} != {b}"  # NaN == NaN here
 
 
-def test_resumed_run_equals_straight_run(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resumed_run_equals_straight_run(
+    make_prepared: Callable[..., Path], tmp_path: Path, precision: str
+) -> None:
     """wgan-gp draws from torch's RNG and unrolling copies optimiser state: both must survive the restart."""
     data = make_prepared(lr_tile=8)
-    full = TrainConfig(**{**TINY, "steps": 5, "adv_loss": "wgan-gp", "d_unroll": 1})  # type: ignore[arg-type]
+    settings = {"steps": 5, "adv_loss": "wgan-gp", "d_unroll": 1, "precision": precision}
+    full = TrainConfig(**{**TINY, **settings})  # type: ignore[arg-type]
     run_training([data], tmp_path / "straight", full)
     run_training([data], tmp_path / "resumed", TrainConfig(**{**full.to_dict(), "steps": 4}))
     # the resumed half loads crops in 2 worker processes: data order must not depend on workers

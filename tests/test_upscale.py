@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Executor, Future
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,11 @@ import torch.nn.functional as F
 from affine import Affine
 from rasterio.enums import ColorInterp
 
+from satsr.baselines import run_generator
 from satsr.errors import DataError, OutputExistsError, UsageError, WeightsError
 from satsr.models import Generator, GeneratorSpec
 from satsr.normalise import Normalisation
+from satsr.precision import resolve_precision
 from satsr.scenes import collect_scenes, output_paths
 from satsr.upscale import UpscaleOptions, upscale_file, upscale_many
 from satsr.weights import LoadedWeights, load_weights, save_weights
@@ -43,12 +47,11 @@ def tiny_weights(tmp_path: Path, bands: int = 3, dtype: str = "uint8", detail: b
     return load_weights(save_weights(path, generator, norm, {"name": "test"}))
 
 
-def whole_image(weights: LoadedWeights, lr: np.ndarray, pad: int) -> np.ndarray:
+def whole_image(weights: LoadedWeights, lr: np.ndarray, pad: int, precision: str = "fp32") -> np.ndarray:
     """Untiled inference on the scene reflection-padded by `pad` LR px, cropped back to the scene."""
     x = np.pad(lr, ((0, 0), (pad, pad), (pad, pad)), mode="reflect") if pad else lr
-    with torch.inference_mode():
-        y = weights.generator(torch.from_numpy(weights.normalisation.forward(x))[None])[0].numpy()
-    hr = weights.normalisation.inverse(y)
+    chosen = resolve_precision(precision, "cpu")
+    hr = run_generator(weights.generator, weights.normalisation, x[None], chosen)[0]
     return hr[:, 4 * pad : hr.shape[1] - 4 * pad, 4 * pad : hr.shape[2] - 4 * pad]
 
 
@@ -62,23 +65,65 @@ def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
                           timeout=120, **kwargs)  # fmt: skip
 
 
-@pytest.mark.parametrize(("tile", "batch"), [(16, 3), (24, 1)])
-def test_tiled_equals_whole_image_with_a_real_generator(tmp_path, make_raster, rng, tile, batch) -> None:
+@pytest.mark.parametrize(("tile", "batch", "precision"), [(16, 3, "fp32"), (24, 1, "fp32"), (16, 3, "bf16")])
+def test_tiled_equals_whole_image_with_a_real_generator(
+    tmp_path, make_raster, rng, tile, batch, precision
+) -> None:
     weights = tiny_weights(tmp_path)
     lr = smooth_image(rng, 3, 61, 53)
     src = make_raster("scene.tif", lr)
-    upscale_file(src, tmp_path / "out.tif", weights, UpscaleOptions(tile=tile, batch_size=batch))
+    options = UpscaleOptions(tile=tile, batch_size=batch, precision=precision)
+    upscale_file(src, tmp_path / "out.tif", weights, options)
     tiled, _ = read(tmp_path / "out.tif")
     radius = weights.generator.receptive_radius
     # everywhere, against the same reflection at the scene border
-    assert np.abs(tiled.astype(int) - whole_image(weights, lr, radius)).max() <= 1
+    assert np.abs(tiled.astype(int) - whole_image(weights, lr, radius, precision)).max() <= 1
     # away from the border, against plain whole-image inference (its zero padding only reaches in there)
     inner = slice(4 * radius, -4 * radius)
-    plain = whole_image(weights, lr, 0)
+    plain = whole_image(weights, lr, 0, precision)
     assert np.abs(tiled.astype(int) - plain)[:, inner, inner].max() <= 1
     # the check is sensitive: without context the same tiles do show seams
-    upscale_file(src, tmp_path / "seams.tif", weights, UpscaleOptions(tile=tile, overlap=0))
+    upscale_file(src, tmp_path / "seams.tif", weights, replace(options, overlap=0))
     assert np.abs(read(tmp_path / "seams.tif")[0].astype(int) - plain)[:, inner, inner].max() > 1
+
+
+class InlineExecutor(Executor):
+    """Runs every submitted call at once in the caller's thread: the pipeline's stages become serial."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_pipelined_output_is_byte_identical_to_serial(tmp_path, make_raster, rng, monkeypatch, precision):
+    weights = tiny_weights(tmp_path)
+    mask = np.ones((70, 90), dtype=bool)
+    mask[10:30, 5:40] = False  # a masked hole: skipped tiles and masked writes go through the pipeline too
+    src = make_raster("scene.tif", smooth_image(rng, 3, 70, 90), mask=mask)
+    options = UpscaleOptions(tile=16, batch_size=2, precision=precision)
+    upscale_file(src, tmp_path / "threads.tif", weights, options)
+    monkeypatch.setattr("satsr.upscale.ThreadPoolExecutor", lambda workers: InlineExecutor())
+    upscale_file(src, tmp_path / "serial.tif", weights, options)
+    assert (tmp_path / "threads.tif").read_bytes() == (tmp_path / "serial.tif").read_bytes()
+
+
+def test_precision_policy_and_tags(tmp_path, make_raster, rng, monkeypatch) -> None:
+    src = make_raster("scene.tif", smooth_image(rng, 3, 20, 20))
+    weights = tiny_weights(tmp_path)
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr("satsr.precision.native_bf16", lambda device, native=native: native)
+        result = upscale_file(src, tmp_path / f"{expected}.tif", weights, UpscaleOptions(tile=16))
+        assert result.precision.startswith(f"{expected} (auto")
+        with rasterio.open(result.dst) as ds:
+            assert ds.tags()["SATSR_PRECISION"] == expected
+    forced = upscale_file(src, tmp_path / "forced.tif", weights, UpscaleOptions(precision="bf16"))
+    assert forced.precision == "bf16"  # asked for: taken even where it is not native
+    with pytest.raises(UsageError, match="--precision fp16: choose one of auto, fp32, bf16"):
+        UpscaleOptions(precision="fp16")
+    bad = run_cli(str(src), "--precision", "fp16")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
 
 
 class NearestOracle(Generator):
