@@ -46,6 +46,20 @@ def test_fresh_generator_is_bicubic() -> None:
     assert torch.allclose(g(x), bicubic)
 
 
+@pytest.mark.parametrize("bands", [1, 3])
+def test_inference_folding_gives_the_training_graph_output(bands: int) -> None:
+    """Eval mode runs the tail before the last pixel shuffle: the same function, up to float rounding."""
+    torch.manual_seed(0)
+    g = Generator(GeneratorSpec(bands=bands, features=8, blocks=1))
+    for p in (g.tail.weight, g.tail.bias, *(m.weight for m in g.modules() if isinstance(m, torch.nn.PReLU))):
+        torch.nn.init.uniform_(p, -0.5, 0.5)
+    x = torch.rand(2, bands, 11, 17)
+    with torch.no_grad():
+        trained, folded = g.train()(x), g.eval()(x)
+    assert (trained - torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic")).abs().max() > 0.1
+    assert torch.allclose(trained, folded, atol=1e-5)
+
+
 @pytest.mark.parametrize("size", [32, 48, 96])
 def test_discriminator_takes_any_crop(size: int) -> None:
     d = Discriminator(bands=3, features=8)
