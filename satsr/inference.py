@@ -105,15 +105,11 @@ class TileRunner:
             y = self.generator(self.precision.tensor(torch.from_numpy(x)))
         return y.float().cpu().numpy()
 
-    def run(self, jobs: list[TileJob], tiles: list[np.ndarray]) -> list[np.ndarray]:
-        """HR pixels (native dtype, clipped) for the core of every job."""
-        return self.finish(jobs, self.infer(self.start(tiles)))
-
-    def start(self, tiles: list[np.ndarray]) -> np.ndarray:
+    def to_model(self, tiles: list[np.ndarray]) -> np.ndarray:
         """Native-dtype (C, h, w) tiles -> one float32 model-space batch."""
         return np.stack([self.normalisation.forward(t) for t in tiles])
 
-    def finish(self, jobs: list[TileJob], y: np.ndarray) -> list[np.ndarray]:
+    def from_model(self, jobs: list[TileJob], y: np.ndarray) -> list[np.ndarray]:
         """Model-space batch -> native-dtype HR cores, rounded and clipped."""
         return [self.normalisation.inverse(core_of(hr, job, SCALE)) for hr, job in zip(y, jobs, strict=True)]
 

@@ -213,7 +213,7 @@ def _read_batch(ds: DatasetReader, jobs: list[TileJob], runner: TileRunner, band
     """Read and prepare one batch for the model (reading thread)."""
     reads = [read_context(ds, job.context, bands) for job in jobs]
     todo = [i for i, job in enumerate(jobs) if core_of(reads[i][1], job).any()]
-    x = runner.start([fill_invalid(*reads[i]) for i in todo]) if todo else None
+    x = runner.to_model([fill_invalid(*reads[i]) for i in todo]) if todo else None
     return _Batch(jobs, reads, todo, x)
 
 
@@ -221,7 +221,7 @@ def _write_batch(
     dst: DatasetWriter, batch: _Batch, y: np.ndarray | None, runner: TileRunner, mode: str, tally: _Tally
 ) -> None:
     """Write one batch's HR cores, marking invalid pixels (writing thread)."""
-    outputs = runner.finish([batch.jobs[i] for i in batch.todo], y) if y is not None else []
+    outputs = runner.from_model([batch.jobs[i] for i in batch.todo], y) if y is not None else []
     by_index = dict(zip(batch.todo, outputs, strict=True))
     written = 0
     for i, job in enumerate(batch.jobs):

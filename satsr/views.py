@@ -118,9 +118,10 @@ def render_evaluation(report: EvaluationReport) -> None:
 
 def evaluation_caption(report: EvaluationReport) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    precision = f"; model in {report.settings['precision']}" if "precision" in report.settings else ""
     return (
-        f"{counts}; {report.seconds:.1f} s. Δ = SR minus baseline. PSNR from the MSE pooled over all "
-        "scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR."
+        f"{counts}; {report.seconds:.1f} s{precision}. Δ = SR minus baseline. PSNR from the MSE pooled over "
+        "all scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR."
     )
 
 
