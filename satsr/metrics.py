@@ -260,7 +260,7 @@ class Realism(Metric):
 
     Accuracy of a fresh classifier tested on places it did not train on: 0.5 means indistinguishable."""
 
-    label = "realism (classifier accuracy, 0.5 = like HR)"
+    label = "realism (classifier accuracy)"
     higher_is_better = False
 
     def __init__(self, name: str, bands: int, data_range: float) -> None:

@@ -54,7 +54,7 @@ class NetConfig:
 class RealismConfig:
     crop: int = 64  # HR px per crop side: 4.8 m at 7.5 cm, a car with its surroundings; 9 per 256 px tile
     place_cells: int = 4  # cells per side of a place (256 HR px, a prepared tile): halves split by place
-    max_cells: int = 1024  # cells kept per scored image (evenly thinned beyond): bounds memory and time
+    max_cells: int = 2048  # cells kept per scored image (a random sample beyond): ~100 MB for 3 bands
     std_floor: float = 1 / 256  # of the data range, added to a crop's std: flat crops stay flat
     min_cells: int = 8  # fewer test cells in a half and the score is nan (too few to mean anything)
     net: NetConfig = field(default_factory=NetConfig)  # the classifier and its training
@@ -113,8 +113,8 @@ def wilson(correct: int, total: int) -> tuple[float, float]:
 class CropBank:
     """Standardised crops of one scored image and of its HR on the same cells, collected sample by sample.
 
-    Memory is bounded: beyond `max_cells` every other kept cell is dropped and from then on only every
-    other new cell is kept (so the kept cells stay evenly spread over the data, deterministically)."""
+    Memory is bounded: beyond `max_cells` cells a seeded reservoir sample (Vitter's algorithm R) keeps
+    `max_cells` of them, each cell as likely as any other, the same ones for the same data and seed."""
 
     def __init__(self, data_range: float, config: RealismConfig | None = None) -> None:
         config = config or DEFAULT  # looked up at call time: the module's DEFAULT is the one place
@@ -123,7 +123,8 @@ class CropBank:
         self.fake: list[np.ndarray] = []  # the scored image's crops (float16, standardised)
         self.real: list[np.ndarray] = []  # the HR crops of the same cells
         self._seen: set[Cell] = set()
-        self._stride, self._new, self._samples = 1, 0, 0
+        self._rng = np.random.default_rng(config.net.seed)
+        self._samples = 0
 
     def add(self, s: Sample) -> None:
         self._samples += 1
@@ -135,15 +136,21 @@ class CropBank:
             if key in self._seen:
                 continue
             self._seen.add(key)
-            self._new += 1
-            if (self._new - 1) % self._stride:
-                continue
-            self.keys.append(key)
-            self.fake.append(self._standardise(s.sr[(slice(None), *block)]))
-            self.real.append(self._standardise(s.hr[(slice(None), *block)]))
-            if len(self.keys) > self.config.max_cells:
-                self.keys, self.fake, self.real = self.keys[::2], self.fake[::2], self.real[::2]
-                self._stride *= 2
+            slot = len(self.keys)
+            if slot >= self.config.max_cells:  # reservoir full: replace a random slot, or skip
+                slot = int(self._rng.integers(len(self._seen)))
+                if slot >= self.config.max_cells:
+                    continue
+            crops = (
+                key,
+                self._standardise(s.sr[(slice(None), *block)]),
+                self._standardise(s.hr[(slice(None), *block)]),
+            )
+            for store, item in zip((self.keys, self.fake, self.real), crops, strict=True):
+                if slot == len(store):
+                    store.append(item)
+                else:
+                    store[slot] = item
 
     def _standardise(self, crop: np.ndarray) -> np.ndarray:
         mean = crop.mean(axis=(1, 2), keepdims=True)

@@ -120,20 +120,21 @@ def render_evaluation(report: EvaluationReport) -> None:
 
 
 def realism_rows(table: Table, extras: list[dict[str, float]], blanks: int) -> None:
-    """Under the realism score: its 95 % interval, each direction of the halves, the paired (A/B)
-    accuracy, and the HR-vs-HR control (the same HR for every method, so shown once)."""
+    """Under the realism score (0.5: indistinguishable from HR): its 95 % interval, each direction of the
+    halves (trained on one, tested on the other), the paired (A/B) accuracy, and the HR-vs-HR control
+    (the same HR for every method, so shown once)."""
 
     def cell(e: dict[str, float], name: str) -> str:
         return f"{e[name]:.3f} [{e[name + '_low']:.3f}, {e[name + '_high']:.3f}]" if name in e else "n/a"
 
     rows = {"  95 % interval": [f"[{e['low']:.3f}, {e['high']:.3f}]" for e in extras],
-            "  trained half 1, tested half 2": [cell(e, "half1_to_half2") for e in extras],
-            "  trained half 2, tested half 1": [cell(e, "half2_to_half1") for e in extras],
-            "  paired: HR scored more real": [f"{e['paired_accuracy']:.3f}" for e in extras]}  # fmt: skip
+            "  half 1 -> 2": [cell(e, "half1_to_half2") for e in extras],
+            "  half 2 -> 1": [cell(e, "half2_to_half1") for e in extras],
+            "  paired A/B": [f"{e['paired_accuracy']:.3f}" for e in extras]}  # fmt: skip
     for label, values in rows.items():
         table.add_row(label, *values, *[""] * blanks, style="dim")
     e = extras[0]
-    table.add_row("  control: HR vs HR", f"{e['hr_vs_hr_accuracy']:.3f} [{e['hr_vs_hr_low']:.3f}, "
+    table.add_row("  HR vs HR control", f"{e['hr_vs_hr_accuracy']:.3f} [{e['hr_vs_hr_low']:.3f}, "
                   f"{e['hr_vs_hr_high']:.3f}]", *[""] * (2 * blanks), style="dim")  # fmt: skip
 
 
