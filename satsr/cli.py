@@ -139,7 +139,7 @@ def evaluate(
     dataset: Annotated[str | None, typer.Argument(help="Prepared dataset directory (satsr prepare).")] = None,
     split: Annotated[str, typer.Option(help="Dataset split to score.")] = "test",
     metrics: Annotated[
-        str | None, typer.Option(help="Comma-separated from psnr,mse,ssim,mae,lr_psnr,sharpness [all].")
+        str | None, typer.Option(help="From psnr,mse,ssim,mae,lr_psnr,sharpness [all], realism.")
     ] = None,
     sr: Annotated[str | None, typer.Option("--sr", help="An upscaled raster to score (no MODEL).")] = None,
     hr: Annotated[str | None, typer.Option("--hr", help="Reference HR raster.")] = None,
@@ -154,19 +154,34 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="Model precision: auto (bf16 where native), fp32, bf16.")] = (
         "auto"
     ),
-    overwrite: Annotated[bool, typer.Option(help="Replace existing --json/--figure files.")] = False,
+    human_test: Annotated[
+        str | None, typer.Option("--human-test", help="Write an A/B test page for people: DIR/index.html.")
+    ] = None,
+    human_results: Annotated[
+        list[str] | None, typer.Option("--human-results", help="Score saved answers (repeat; dirs, globs).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing --json/--figure/--human-test.")] = False,
 ) -> None:
     """Score a model (on a dataset split or a raster pair) or an upscaled raster beside bicubic/lanczos."""
     from pathlib import Path
 
-    from satsr.evaluate import EvaluateOptions, check_outputs
+    from satsr.evaluate import DEFAULTS, EvaluateOptions, check_outputs, figure_indexes
+    from satsr.human_test import HumanTestOptions
     from satsr.metrics import parse_metrics
 
+    if human_results:
+        if model or dataset or sr or hr or lr or figure or human_test:
+            raise UsageError("--human-results scores answers files: give no MODEL, DATASET or raster")
+        return _score_human(human_results, json_out, overwrite)
     if shave < 0 or batch < 1:
         raise UsageError("--shave must be >= 0 and --batch >= 1")
+    if human_test and sr is not None and lr is None:
+        raise UsageError("--human-test shows lanczos as the control: give the --lr the SR was made from")
+    human = HumanTestOptions() if human_test else None  # the page's crops are the figure's, more of them
     options = EvaluateOptions(metrics=parse_metrics(metrics), split=split, shave=shave, batch=batch,
-                              data_range=data_range, precision=precision)  # fmt: skip
-    outputs = [Path(p) if p else None for p in (json_out, figure)]
+                              data_range=data_range, precision=precision,
+                              figure_tiles=human.pairs if human else DEFAULTS.figure_tiles)  # fmt: skip
+    outputs = [Path(p) if p else None for p in (json_out, figure, human_test)]
     check_outputs(outputs, overwrite)
     with views.rich_progress() as report_progress:
         report = _run_evaluation(model, dataset, sr, lr, hr, options, report_progress)
@@ -178,7 +193,25 @@ def evaluate(
     if outputs[1] is not None:
         from satsr.figures import save_figure
 
-        save_figure(outputs[1], report.crops, report.display_norm, "SR" if sr else "model", overwrite)
+        shown = [report.crops[i] for i in sorted(figure_indexes(len(report.crops), DEFAULTS.figure_tiles))]
+        save_figure(outputs[1], shown, report.display_norm, "SR" if sr else "model", overwrite)
+    if outputs[2] is not None and human is not None:
+        from satsr.human_test import write_page
+
+        about = {k: report.settings.get(k) for k in ("dataset", "split", "sr", "hr", "lr")}
+        about["model"] = report.settings.get("model", {}).get("path")
+        page = write_page(outputs[2], report.crops, report.display_norm, about, human, overwrite)
+        views.render_human_page(page)
+
+
+def _score_human(paths: list[str], json_out: str | None, overwrite: bool) -> None:
+    """--human-results: pool answers files, show per method how often it was taken for the real photo."""
+    from satsr.human_test import score_answers, write_results_json
+
+    results = score_answers(paths)
+    views.render_human_results(results)
+    if json_out is not None:
+        write_results_json(json_out, results, overwrite)
 
 
 def _run_evaluation(

@@ -122,15 +122,18 @@ def interior(height: int, width: int, shave: int) -> np.ndarray:
 
 
 def tile_samples(
-    lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray], shave: int, valid: np.ndarray
-) -> dict[str, Sample]:
-    """One Sample per method for a (C, h, w) / (C, H, W) tile pair with its (H, W) HR validity."""
+    lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray], shave: int, valid: np.ndarray,
+    origin: tuple[str, int, int] | None = None,
+) -> dict[str, Sample]:  # fmt: skip
+    """One Sample per method for a (C, h, w) / (C, H, W) tile pair with its (H, W) HR validity; `origin`
+    (scene, HR row, HR col) places it on its scene (set-level metrics split by place)."""
     scored = interior(hr.shape[1], hr.shape[2], shave) & valid
     lr_valid = valid.reshape(lr.shape[1], SCALE, lr.shape[2], SCALE).all(axis=(1, 3))
     lr_scored = interior(lr.shape[1], lr.shape[2], math.ceil(shave / SCALE)) & lr_valid
     hr64, lr64 = hr.astype(np.float64), lr.astype(np.float64)
     return {
-        m: Sample(out.astype(np.float64), hr64, valid, scored, lr64, lr_scored) for m, out in outputs.items()
+        m: Sample(out.astype(np.float64), hr64, valid, scored, lr64, lr_scored, origin)
+        for m, out in outputs.items()
     }
 
 
@@ -189,8 +192,10 @@ def evaluate_dataset(
     shown = figure_indexes(len(tiles), options.figure_tiles)
     crops: list[dict[str, np.ndarray]] = []
     by_scene: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    origins = {}  # where each tile lies on its scene's HR grid
     for position, t in enumerate(tiles):
         by_scene[t.scene].append((position, t.index))
+        origins[position] = (t.scene, t.lr_window[1] * SCALE, t.lr_window[0] * SCALE)
     done = pixels = 0
     for scene, members in by_scene.items():
         lr_stack, hr_stack = open_scene(dataset, scene)
@@ -202,7 +207,8 @@ def evaluate_dataset(
             for k, (position, _) in enumerate(batch):
                 per_tile = {m: o[k] for m, o in outs.items()}
                 valid = manifest.hr_valid(hr[k])  # pixels prepare zeroed as invalid are not scored
-                for method, sample in tile_samples(lr[k], hr[k], per_tile, options.shave, valid).items():
+                samples = tile_samples(lr[k], hr[k], per_tile, options.shave, valid, origins[position])
+                for method, sample in samples.items():
                     scorers[method].update(sample)
                 pixels += int(sample.scored.sum())
                 if position in shown:

@@ -223,7 +223,8 @@ def _window_samples(
     f64 = {m: o.astype(np.float64) for m, o in outputs.items()}
     hr64 = None if hr is None else hr.astype(np.float64)
     lr64 = None if lr is None else lr.astype(np.float64)
-    samples = {m: Sample(o, hr64, valid, scored, lr64, lr_scored) for m, o in f64.items()}
+    origin = ("raster", int(win.row_off), int(win.col_off))  # where the window lies (realism's places)
+    samples = {m: Sample(o, hr64, valid, scored, lr64, lr_scored, origin) for m, o in f64.items()}
     return samples, _crop(outputs, hr, lr, scored, options.figure_crop)
 
 

@@ -35,6 +35,7 @@ class Sample:
     scored: np.ndarray  # (H, W) the valid pixels inside the shave: the ones metrics count
     lr: np.ndarray | None = None  # (C, H/4, W/4) the LR input (for LR-consistency)
     lr_scored: np.ndarray | None = None  # (H/4, W/4) valid LR pixels inside the shave
+    origin: tuple[str, int, int] | None = None  # (scene, HR row, HR col) of pixel (0, 0): where it lies
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,30 @@ def hf_energy(block: np.ndarray) -> np.ndarray:
     return power[:, radius > SHARPNESS_CUTOFF * 0.5].sum(axis=1)
 
 
+class Realism(Metric):
+    """Set-level, not per pixel: a classifier two-sample test of SR crops against HR crops (satsr.realism).
+
+    Accuracy of a fresh classifier tested on places it did not train on: 0.5 means indistinguishable."""
+
+    label = "realism (classifier accuracy)"
+    higher_is_better = False
+
+    def __init__(self, name: str, bands: int, data_range: float) -> None:
+        super().__init__(name, bands, data_range)
+        from satsr.realism import CropBank
+
+        self.bank = CropBank(data_range)
+
+    def update(self, s: Sample) -> None:
+        self.bank.add(s)
+
+    def result(self) -> MetricResult:
+        from satsr.realism import score_bank, summary
+
+        result, control = score_bank(self.bank)
+        return self._result(result.accuracy, np.zeros(0), result.total, **summary(result, control))
+
+
 # The registry: every name `--metrics` accepts, in display order.
 METRICS: dict[str, type[Metric]] = {
     "psnr": Psnr,
@@ -262,6 +287,7 @@ METRICS: dict[str, type[Metric]] = {
     "mae": Mae,
     "lr_psnr": LrConsistency,
     "sharpness": Sharpness,
+    "realism": Realism,  # not in DEFAULT_METRICS: it trains classifiers (about a CPU minute per method)
 }
 DEFAULT_METRICS = ("psnr", "mse", "ssim", "mae", "lr_psnr", "sharpness")
 

@@ -21,6 +21,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from satsr.evaluate import EvaluationReport
+    from satsr.human_test import HumanPage, HumanResults
     from satsr.prepare import PrepareResult
     from satsr.weights import LoadedWeights
 
@@ -113,6 +114,47 @@ def render_evaluation(report: EvaluationReport) -> None:
             values = [report.scores[m][key].extra["mean_tile_psnr"] for m in ("sr", *baselines)]
             table.add_row("  mean tile PSNR", *(f"{v:.4g}" for v in values), *[""] * len(baselines),
                           style="dim")  # fmt: skip
+        if key == "realism":
+            realism_rows(table, [report.scores[m][key].extra for m in ("sr", *baselines)], len(baselines))
+    Console().print(table)
+
+
+def realism_rows(table: Table, extras: list[dict[str, float]], blanks: int) -> None:
+    """Under the realism score (0.5: indistinguishable from HR): its 95 % interval, each direction of the
+    halves (trained on one, tested on the other), the paired (A/B) accuracy, and the HR-vs-HR control
+    (the same HR for every method, so shown once)."""
+
+    def cell(e: dict[str, float], name: str) -> str:
+        return f"{e[name]:.3f} [{e[name + '_low']:.3f}, {e[name + '_high']:.3f}]" if name in e else "n/a"
+
+    rows = {"  95 % interval": [f"[{e['low']:.3f}, {e['high']:.3f}]" for e in extras],
+            "  half 1 -> 2": [cell(e, "half1_to_half2") for e in extras],
+            "  half 2 -> 1": [cell(e, "half2_to_half1") for e in extras],
+            "  paired A/B": [f"{e['paired_accuracy']:.3f}" for e in extras]}  # fmt: skip
+    for label, values in rows.items():
+        table.add_row(label, *values, *[""] * blanks, style="dim")
+    e = extras[0]
+    table.add_row("  HR vs HR control", f"{e['hr_vs_hr_accuracy']:.3f} [{e['hr_vs_hr_low']:.3f}, "
+                  f"{e['hr_vs_hr_high']:.3f}]", *[""] * (2 * blanks), style="dim")  # fmt: skip
+
+
+def render_human_page(page: HumanPage) -> None:
+    pairs = ", ".join(f"{n} {m} vs HR" for m, n in page.pairs.items())
+    console.print(f"human test page: {page.path} ({pairs}; test {page.test_id}). Open it in a browser; "
+                  "each person saves a JSON file, scored with --human-results.", highlight=False)  # fmt: skip
+
+
+def render_human_results(results: HumanResults) -> None:
+    """Per method: how often it was taken for the real aerial photograph (50 %: as often as the photo)."""
+    table = Table(title=f"satsr human A/B test {results.test_id}: {len(results.files)} answers file(s)",
+                  caption="taken for real: share of pairs in which the method's crop was picked as the "
+                          "aerial photograph; 95 % Wilson interval; 50 % = indistinguishable")  # fmt: skip
+    for name in ("method", "answers", "taken for real", "95 % interval"):
+        table.add_column(name, justify="left" if name == "method" else "right")
+    for s in results.scores.values():
+        low, high = s.interval
+        rate = f"{s.taken_for_real} ({s.rate:.1%})"
+        table.add_row(s.method, str(s.answers), rate, f"[{low:.1%}, {high:.1%}]")
     Console().print(table)
 
 
