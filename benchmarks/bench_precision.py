@@ -8,8 +8,9 @@ All figures come from this one run on this machine, so every ratio compares like
    on the values): output MP/s of `upscale_file` on a synthetic RGB scene, the pure model time for the
    same tiles (TileRunner.infer on every tile, no I/O), end-to-end / model, and the model's achieved
    GFLOP/s beside a plain 3x3 convolution of the trunk's width on one tile in the same precision (the
-   practical roofline of this CPU). "before" is fp32 with the pipeline's stages run serially: the code
-   path satsr had before the precision policy and the threaded pipeline.
+   practical roofline of this CPU). "before" is fp32 with the pipeline's stages run serially and the
+   unfolded generator graph: what satsr ran before the precision policy, the threaded pipeline and the
+   inference folding; "now" is the current code.
 2. Training: ms per step (median) of pixel pretraining and of the adversarial step (D + G update), batch
    16, 96 px HR crops, satsr's own step functions, for both sizes.
 3. Memory: peak RSS of a fresh process upscaling scenes of two sizes 9x apart in pixels, per precision.
@@ -18,12 +19,14 @@ All figures come from this one run on this machine, so every ratio compares like
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
@@ -95,14 +98,23 @@ def timed(fn: Any, repeats: int) -> float:
     return statistics.median(times)
 
 
-def upscale_row(scene: Path, weights: LoadedWeights, precision: str, serial: bool, out: Path) -> dict:
+def unfolded(self: Generator, feat: torch.Tensor) -> torch.Tensor:
+    """The generator's training graph (no inference folding): what eval mode ran before."""
+    return self.tail(self.upsample(feat))
+
+
+@contextlib.contextmanager
+def as_before() -> Iterator[None]:
+    """Serial pipeline stages and the unfolded generator graph: how satsr upscaled before."""
+    with mock.patch("satsr.upscale.ThreadPoolExecutor", lambda workers: Serial()), \
+            mock.patch.object(Generator, "_folded_last_stage", unfolded):  # fmt: skip
+        yield
+
+
+def upscale_row(scene: Path, weights: LoadedWeights, precision: str, out: Path) -> dict:
     options = UpscaleOptions(precision=precision, overwrite=True)
-    if serial:
-        with mock.patch("satsr.upscale.ThreadPoolExecutor", lambda workers: Serial()):
-            result = upscale_file(scene, out, weights, options)
-    else:
-        upscale_file(scene, out, weights, options)  # warm-up: oneDNN kernels, GDAL, page cache
-        result = upscale_file(scene, out, weights, options)
+    upscale_file(scene, out, weights, options)  # warm-up: oneDNN kernels, GDAL, page cache
+    result = upscale_file(scene, out, weights, options)
     return {"mp_per_s": result.output_mp_per_s, "seconds": result.seconds, "tiles": result.tiles}
 
 
@@ -134,16 +146,17 @@ def section_upscale(tmp: Path, lr_side: int, repeats: int) -> None:
     out = tmp / "out.tif"
     print(f"1. upscale, LR {lr_side}^2 -> {4 * lr_side}^2 ({(4 * lr_side) ** 2 / 1e6:.1f} MP), batch 1, "
           f"tile {UpscaleOptions().tile}")  # fmt: skip
-    print("| generator | precision | pipeline | output MP/s | vs before | model s | end-to-end / model "
+    print("| generator | precision | code | output MP/s | vs before | model s | end-to-end / model "
           "| model GFLOP/s | plain conv GFLOP/s | model / conv |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, weights in (("shipped gan 32x8", load_weights("gan")), ("SRResNet 64x16", big_generator(tmp))):
-        before = upscale_row(scene, weights, "fp32", serial=True, out=out)
-        rows = [("fp32", "serial (before)", before)]
-        rows += [(p, "threaded", upscale_row(scene, weights, p, False, out)) for p in PRECISIONS]
-        for precision, pipeline, row in rows:
-            m = model_row(weights, lr_side, precision, repeats)
-            speedup = row["mp_per_s"] / before["mp_per_s"]
+        with as_before():
+            before = upscale_row(scene, weights, "fp32", out), model_row(weights, lr_side, "fp32", repeats)
+        rows = [("fp32", "before", *before)]
+        rows += [(p, "now", upscale_row(scene, weights, p, out), model_row(weights, lr_side, p, repeats))
+                 for p in PRECISIONS]  # fmt: skip
+        for precision, pipeline, row, m in rows:
+            speedup = row["mp_per_s"] / before[0]["mp_per_s"]
             cells = (f"{row['mp_per_s']:.2f}", f"{speedup:.2f}x", f"{m['model_s']:.2f}",
                      f"{row['seconds'] / m['model_s']:.2f}", f"{m['gflops']:.0f}", f"{m['roof_gflops']:.0f}",
                      f"{m['gflops'] / m['roof_gflops']:.0%}")  # fmt: skip

@@ -38,8 +38,9 @@ class LoadedWeights:
 
 
 def shipped_weights_dir() -> Path:
-    """`weights/` of the satsr checkout, or $SATSR_WEIGHTS_DIR."""
-    return Path(os.environ.get("SATSR_WEIGHTS_DIR", Path(__file__).resolve().parent.parent / "weights"))
+    """The shipped weights installed with the package (in a checkout, a link to `weights/`), or
+    $SATSR_WEIGHTS_DIR."""
+    return Path(os.environ.get("SATSR_WEIGHTS_DIR", Path(__file__).resolve().parent / "_weights"))
 
 
 def resolve_weights(name: str | Path | None) -> Path:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -10,9 +16,10 @@ from typer.testing import CliRunner
 
 from satsr.cli import app
 from satsr.normalise import Normalisation
-from satsr.weights import SHIPPED, load_weights, shipped_weights_dir
+from satsr.weights import SHIPPED, load_weights
 
-EXAMPLE = shipped_weights_dir().parent / "examples" / "paris_rgb_30cm.tif"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "paris_rgb_30cm.tif"
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -44,3 +51,24 @@ def test_default_weights_upscale_a_real_crop(tmp_path) -> None:
     back = sr.reshape(3, 48, 4, 48, 4).astype(np.float64).mean(axis=(2, 4))
     mse = np.mean((back - lr.astype(np.float64)) ** 2)
     assert 10 * np.log10(255**2 / mse) > 30
+
+
+def _run(*cmd: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, **kwargs)
+
+
+def test_a_wheel_carries_the_shipped_weights(tmp_path) -> None:
+    """Built without the checkout's help and installed into a fresh venv, satsr upscales with its weights."""
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path, ROOT)
+    venv = tmp_path / "venv"
+    _run(sys.executable, "-m", "venv", venv)
+    _run(venv / "bin" / "pip", "install", "--no-deps", "--no-index", *tmp_path.glob("satsr-*.whl"))
+    # torch, rasterio ... from this environment; satsr only from the wheel
+    env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    where = _run(venv / "bin" / "python", "-c", "import satsr; print(satsr.__file__)", cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(venv))
+    scene = tmp_path / "paris.tif"
+    scene.write_bytes(EXAMPLE.read_bytes())
+    _run(venv / "bin" / "satsr", "upscale", scene, cwd=tmp_path, env=env)
+    with rasterio.open(tmp_path / "paris_x4.tif") as out:
+        assert out.width == 2048 and out.tags()["SATSR_WEIGHTS"] == SHIPPED["gan"]

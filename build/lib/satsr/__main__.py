@@ -1,0 +1,3 @@
+from satsr.cli import main
+
+main()

@@ -1,0 +1,152 @@
+"""Training configuration: frozen defaults, optionally overridden by a TOML file, then by CLI flags."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from satsr.errors import UsageError
+from satsr.precision import PRECISIONS
+
+ADV_LOSSES = ("vanilla", "wgan-gp", "ragan")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of `satsr train`; the resolved copy is saved in RUN_DIR/config.toml and in checkpoints."""
+
+    steps: int = 20_000  # total optimisation steps, pretraining included
+    pretrain_steps: int = 5_000  # first steps that train G with the pixel (L1) loss only
+    batch_size: int = 16  # crops per step and per process (DDP: effective batch = processes x this)
+    hr_crop: int = 96  # HR crop side in px (LR crop = hr_crop / 4); must fit inside the prepared tiles
+    features: int = 32  # generator trunk channels
+    blocks: int = 8  # generator residual blocks
+    d_features: int = 32  # discriminator base channels
+    lr_pretrain: float = 2e-4  # generator Adam learning rate during pretraining
+    lr_g: float = 1e-4  # generator Adam learning rate during the adversarial phase
+    lr_d: float = 1e-4  # discriminator Adam learning rate
+    beta1: float = 0.9  # Adam beta1 of both optimisers
+    beta2: float = 0.99  # Adam beta2 of both optimisers
+    pixel_weight: float = 1.0  # weight of the L1 content loss in the adversarial phase
+    adv_loss: str = "vanilla"  # vanilla (BCE with logits), wgan-gp or ragan (relativistic average)
+    adv_weight: float = 5e-3  # weight of the adversarial term in the generator loss (after the ramp)
+    adv_ramp_steps: int = 1_000  # adversarial weight grows linearly from 0 over this many steps
+    label_smoothing: float = 0.1  # one-sided: D's target for real images is 1 - this (vanilla, ragan)
+    gp_weight: float = 10.0  # gradient-penalty weight (wgan-gp)
+    d_unroll: int = 0  # G steps against a copy of D advanced this many look-ahead steps (0: off)
+    grad_clip: float = 1.0  # max gradient norm for G and D (0: no clipping)
+    ema_decay: float = 0.999  # EMA of G used for validation and export (warm-up: min(decay, (1+t)/(10+t)))
+    log_every: int = 50  # steps between log rows (losses, D statistics)
+    val_every: int = 500  # steps between validations, sample grids and best-weights updates
+    checkpoint_every: int = 500  # steps between checkpoints (a killed run loses at most this many)
+    val_tiles: int = 64  # val tiles scored (evenly spread over the split; 0: all)
+    sample_tiles: int = 4  # val tiles shown in the sample grids
+    num_workers: int = 0  # DataLoader processes; 0: in the main process (3 ms of a 230 ms step on 2 cores)
+    seed: int = 0  # seeds models, data order and augmentation (a run is reproducible from it)
+    device: str = "auto"  # auto (cuda when present), cpu or cuda
+    precision: str = "auto"  # auto (bf16 autocast where the device runs it natively), fp32 or bf16
+    init_weights: str = ""  # start G from these weights (fine-tuning): gan, psnr, FILE or RUN_DIR; "": random
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check(cfg: TrainConfig) -> None:
+    """Refuse values that cannot train, with the field to fix."""
+    problems = []
+    if cfg.steps < 1 or not 0 <= cfg.pretrain_steps <= cfg.steps:
+        problems.append(
+            f"need steps (--steps) >= 1 and 0 <= pretrain_steps (--pretrain-steps) <= steps "
+            f"(got steps={cfg.steps}, pretrain_steps={cfg.pretrain_steps})"
+        )
+    if cfg.hr_crop < 8 or cfg.hr_crop % 4:
+        problems.append(f"hr_crop must be a multiple of 4 and >= 8 (got {cfg.hr_crop})")
+    if cfg.adv_loss not in ADV_LOSSES:
+        problems.append(f"adv_loss must be one of {', '.join(ADV_LOSSES)} (got {cfg.adv_loss!r})")
+    if cfg.device not in DEVICES:
+        problems.append(f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
+    if cfg.precision not in PRECISIONS:
+        problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
+    if not 0 <= cfg.label_smoothing < 0.5 or not 0 <= cfg.ema_decay < 1:
+        problems.append("need 0 <= label_smoothing < 0.5 and 0 <= ema_decay < 1")
+    positive = (
+        "batch_size",
+        "features",
+        "blocks",
+        "d_features",
+        "log_every",
+        "val_every",
+        "checkpoint_every",
+    )
+    problems += [f"{name} must be >= 1" for name in positive if getattr(cfg, name) < 1]
+    negative = ("d_unroll", "num_workers", "val_tiles", "sample_tiles", "adv_ramp_steps")
+    problems += [f"{name} must be >= 0" for name in negative if getattr(cfg, name) < 0]
+    if problems:
+        raise UsageError(f"invalid training config: {'; '.join(problems)}")
+
+
+def with_overrides(base: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
+    """`base` with `overrides` applied (None values ignored); unknown names or wrong types are errors."""
+    return replace(base, **_checked_overrides(base, overrides, source))
+
+
+def _checked_overrides(base: TrainConfig, overrides: dict[str, Any], source: str) -> dict[str, Any]:
+    known = {f.name: f for f in fields(TrainConfig)}
+    clean: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        key = name.replace("-", "_")
+        if key not in known:
+            raise UsageError(f"{source}: unknown training option {name!r}; known: {', '.join(known)}")
+        default = getattr(base, key)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(default):
+            raise UsageError(f"{source}: {name} must be {type(default).__name__}, got {value!r}")
+        clean[key] = value
+    return clean
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Options from a TOML file: top-level keys, or a [train] table."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such config file; check --config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: invalid TOML ({exc}); fix the file") from None
+    return dict(data.get("train", data))
+
+
+def resolve(
+    toml_path: str | Path | None, cli: dict[str, Any], base: TrainConfig | None = None
+) -> TrainConfig:
+    """Defaults (or `base`, e.g. a checkpoint's config) <- TOML file <- CLI flags."""
+    cfg = base or TrainConfig()
+    merged = _checked_overrides(cfg, load_toml(toml_path), str(toml_path)) if toml_path is not None else {}
+    merged |= _checked_overrides(cfg, cli, "command line")
+    return replace(cfg, **merged)  # checked once, as a whole: a file and a flag may change related fields
+
+
+def to_toml(cfg: TrainConfig) -> str:
+    """The resolved config as TOML (flat [train] table; JSON quoting is valid TOML for these scalars)."""
+    lines = ["# resolved satsr train configuration", "[train]"]
+    for name, value in cfg.to_dict().items():
+        text = ("true" if value else "false") if isinstance(value, bool) else json.dumps(value)
+        lines.append(f"{name} = {text}")
+    return "\n".join(lines) + "\n"
+
+
+def saved_config(run_dir: Path) -> TrainConfig | None:
+    """The resolved config of an existing run (RUN_DIR/config.toml), the base when resuming."""
+    path = Path(run_dir) / "config.toml"
+    return with_overrides(TrainConfig(), load_toml(path), str(path)) if path.exists() else None

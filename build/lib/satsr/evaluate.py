@@ -1,0 +1,261 @@
+"""`satsr evaluate`: score a model on a prepared split, or an upscaled raster, beside bicubic and lanczos.
+
+Dataset mode runs the generator on each whole tile of the split, in batches, with no context beyond
+the tile (as `upscale` would treat an isolated tile); `shave` HR pixels along every tile edge are left
+out of every score, for the model and the baselines alike. Raster modes live in evaluate_raster.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from satsr import SCALE
+from satsr.errors import DataError, OutputExistsError, UsageError, WeightsError
+from satsr.metrics import DEFAULT_METRICS, MetricResult, Sample, Scorer
+from satsr.normalise import Normalisation
+from satsr.progress import Progress, silent
+
+if TYPE_CHECKING:
+    from satsr.precision import Precision
+
+METHODS = ("sr", "bicubic", "lanczos")  # the scored image first, then the baselines
+BASELINES = METHODS[1:]
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    metrics: tuple[str, ...] = DEFAULT_METRICS  # registry names (satsr.metrics.METRICS) to compute
+    split: str = "test"  # dataset split to score
+    shave: int = 4  # HR px left out along each tile edge (dataset) or scene edge (rasters)
+    batch: int = 8  # tiles per generator batch
+    figure_tiles: int = 4  # tiles in the PNG figure, evenly spaced by index: the same every run
+    figure_crop: int = 128  # HR px shown per tile in the figure (centre crop)
+    data_range: float | None = None  # None: 255 for uint8, else the stored normalisation's widest band
+    window: int = 512  # HR px per side of a streaming window in the raster modes (bounds memory)
+    precision: str = "auto"  # the model's: auto (bf16 where the CPU/GPU runs it natively), fp32, bf16
+
+
+DEFAULTS = EvaluateOptions()
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    mode: str  # "dataset", "model-raster" or "raster"
+    settings: dict[str, Any]  # every input and option needed to reproduce the numbers
+    scores: dict[str, dict[str, MetricResult]]  # method (sr, bicubic, lanczos) -> metric -> result
+    counts: dict[str, int]  # tiles/windows and pixels that entered the scores
+    seconds: float  # wall time of the evaluation
+    crops: list[dict[str, np.ndarray]] = field(default_factory=list, repr=False)  # for the figure
+    display_norm: Normalisation | None = None  # how the figure maps native values to [0, 1]
+
+    def gain(self, baseline: str, metric: str) -> float:
+        """SR minus baseline (dB for PSNR): positive is better when the metric rises with quality."""
+        return self.scores["sr"][metric].overall - self.scores[baseline][metric].overall
+
+    def to_json(self) -> dict[str, Any]:
+        """Every number and setting; non-finite values become the strings 'inf', '-inf', 'nan'."""
+        gains = {b: {m: self.gain(b, m) for m in self.scores["sr"]} for b in BASELINES if b in self.scores}
+        raw = {
+            "mode": self.mode, "settings": self.settings, "counts": self.counts,
+            "seconds": self.seconds, "gain_over": gains,
+            "scores": {k: {m: asdict(r) for m, r in v.items()} for k, v in self.scores.items()},
+        }  # fmt: skip
+        return _json_safe(raw)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # 'inf', '-inf' or 'nan': valid JSON, unlike Infinity/NaN
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, report: EvaluationReport, overwrite: bool = False) -> Path:
+    """The report as JSON, written atomically (strict JSON: no NaN/Infinity literals)."""
+    from satsr.raster import atomic_output
+
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(report.to_json(), indent=1, allow_nan=False))
+    return path
+
+
+def data_range_for(dtype: str, norm: Normalisation | None, override: float | None, where: str) -> float:
+    """The peak value PSNR/SSIM are measured against: stated in every report."""
+    if override is not None:
+        if override <= 0:
+            raise UsageError(f"--data-range {override}: must be positive")
+        return float(override)
+    if np.dtype(dtype) == np.uint8:
+        return 255.0
+    if norm is not None:
+        return float(max(h - lo for lo, h in zip(norm.low, norm.high, strict=True)))
+    raise UsageError(
+        f"{where}: {dtype} imagery has no natural peak value; pass --data-range (e.g. 2047 for 11-bit)"
+    )
+
+
+def check_outputs(paths: list[Path | None], overwrite: bool) -> None:
+    """Refuse up front, before minutes of work, to overwrite a report or figure."""
+    for p in paths:
+        if p is not None and p.exists() and not overwrite:
+            raise OutputExistsError(f"{p}: already exists; pass --overwrite to replace it")
+
+
+def interior(height: int, width: int, shave: int) -> np.ndarray:
+    """(H, W) True except `shave` px along each edge."""
+    mask = np.zeros((height, width), dtype=bool)
+    mask[shave : height - shave, shave : width - shave] = True
+    return mask
+
+
+def tile_samples(
+    lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray], shave: int, valid: np.ndarray,
+    origin: tuple[str, int, int] | None = None,
+) -> dict[str, Sample]:  # fmt: skip
+    """One Sample per method for a (C, h, w) / (C, H, W) tile pair with its (H, W) HR validity; `origin`
+    (scene, HR row, HR col) places it on its scene (set-level metrics split by place)."""
+    scored = interior(hr.shape[1], hr.shape[2], shave) & valid
+    lr_valid = valid.reshape(lr.shape[1], SCALE, lr.shape[2], SCALE).all(axis=(1, 3))
+    lr_scored = interior(lr.shape[1], lr.shape[2], math.ceil(shave / SCALE)) & lr_valid
+    hr64, lr64 = hr.astype(np.float64), lr.astype(np.float64)
+    return {
+        m: Sample(out.astype(np.float64), hr64, valid, scored, lr64, lr_scored, origin)
+        for m, out in outputs.items()
+    }
+
+
+def figure_indexes(count: int, wanted: int) -> set[int]:
+    """Evenly spaced positions in the split (first and last included): the same tiles every run."""
+    if count == 0 or wanted <= 0:
+        return set()
+    return {round(i) for i in np.linspace(0, count - 1, min(wanted, count))}
+
+
+def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
+    h, w = img.shape[-2:]
+    r, c = max((h - size) // 2, 0), max((w - size) // 2, 0)
+    return img[..., r : r + size, c : c + size]
+
+
+def figure_crops(
+    lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray], size: int
+) -> dict[str, np.ndarray]:
+    """LR | bicubic | lanczos | SR | HR centre crops of one tile (LR crop covers the same ground)."""
+    crops = {"LR": centre_crop(lr, max(size // SCALE, 1))}
+    crops |= {name: centre_crop(outputs[name], size) for name in ("bicubic", "lanczos", "sr")}
+    crops["HR"] = centre_crop(hr, size)
+    return crops
+
+
+def weights_summary(loaded: Any) -> dict[str, Any]:
+    """What the report says about the model: path, architecture, normalisation and provenance keys."""
+    meta = loaded.metadata
+    keep = ("architecture", "normalisation", "satsr_version", "training", "datasets", "val", "step", "phase",
+            "export")  # fmt: skip
+    return {"path": str(loaded.path), **{k: meta[k] for k in keep if k in meta}}
+
+
+def evaluate_dataset(
+    model: str | Path, dataset: str | Path, options: EvaluateOptions = DEFAULTS,
+    progress: Progress = silent,
+) -> EvaluationReport:  # fmt: skip
+    """Run `model` on the tiles of one split of a prepared dataset and score it beside the baselines."""
+    from satsr.manifest import load_manifest, open_scene
+    from satsr.weights import load_weights
+
+    start = time.perf_counter()
+    manifest = load_manifest(dataset)
+    tiles = manifest.split(options.split)
+    if not tiles:
+        counts = {s: len(manifest.split(s)) for s in ("train", "val", "test")}
+        raise DataError(f"{dataset}: split {options.split!r} has no tiles ({counts}); choose another --split")
+    loaded = load_weights(model)
+    if loaded.generator.spec.bands != manifest.bands:
+        raise WeightsError(f"{loaded.path}: model takes {loaded.generator.spec.bands} bands but {dataset} "
+                           f"has {manifest.bands}; evaluate a model trained on this band set")  # fmt: skip
+    precision = model_precision(options)
+    data_range = data_range_for(manifest.dtype, manifest.norm, options.data_range, str(dataset))
+    scorers = {m: Scorer(options.metrics, manifest.bands, data_range) for m in METHODS}
+    shown = figure_indexes(len(tiles), options.figure_tiles)
+    crops: list[dict[str, np.ndarray]] = []
+    by_scene: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    origins = {}  # where each tile lies on its scene's HR grid
+    for position, t in enumerate(tiles):
+        by_scene[t.scene].append((position, t.index))
+        origins[position] = (t.scene, t.lr_window[1] * SCALE, t.lr_window[0] * SCALE)
+    done = pixels = 0
+    for scene, members in by_scene.items():
+        lr_stack, hr_stack = open_scene(dataset, scene)
+        for b in range(0, len(members), options.batch):
+            batch = members[b : b + options.batch]
+            rows = [i for _, i in batch]
+            lr, hr = np.asarray(lr_stack[rows]), np.asarray(hr_stack[rows])
+            outs = _methods(loaded.generator, loaded.normalisation, lr, precision)
+            for k, (position, _) in enumerate(batch):
+                per_tile = {m: o[k] for m, o in outs.items()}
+                valid = manifest.hr_valid(hr[k])  # pixels prepare zeroed as invalid are not scored
+                samples = tile_samples(lr[k], hr[k], per_tile, options.shave, valid, origins[position])
+                for method, sample in samples.items():
+                    scorers[method].update(sample)
+                pixels += int(sample.scored.sum())
+                if position in shown:
+                    crops.append(figure_crops(lr[k], hr[k], per_tile, options.figure_crop))
+            done += len(batch)
+            progress(f"evaluate {options.split}", done, len(tiles))
+    settings = {
+        "model": weights_summary(loaded), "dataset": str(Path(dataset).resolve()), "split": options.split,
+        **common_settings(options, data_range, manifest.dtype), "precision": precision.describe(),
+        "dataset_normalisation": manifest.normalisation, "tile_context": "none beyond each tile",
+    }  # fmt: skip
+    counts = {"tiles": len(tiles), "scenes": len(by_scene), "scored_pixels_per_band": pixels}
+    scores = {m: s.results() for m, s in scorers.items()}
+    seconds = time.perf_counter() - start
+    return EvaluationReport("dataset", settings, scores, counts, seconds, crops, manifest.norm)
+
+
+def model_precision(options: EvaluateOptions) -> Precision:
+    """The precision the model runs in, on the device upscale would pick."""
+    from satsr.precision import resolve_precision
+    from satsr.upscale import resolve_device
+
+    return resolve_precision(options.precision, resolve_device("auto"))
+
+
+def _methods(
+    generator: Any, norm: Normalisation, lr: np.ndarray, precision: Precision
+) -> dict[str, np.ndarray]:
+    from satsr.baselines import bicubic, lanczos, run_generator
+
+    return {
+        "sr": run_generator(generator, norm, lr, precision),
+        "bicubic": bicubic(lr, norm),
+        "lanczos": np.stack([lanczos(tile) for tile in lr]),
+    }
+
+
+def common_settings(options: EvaluateOptions, data_range: float, dtype: str) -> dict[str, Any]:
+    return {
+        "metrics": list(options.metrics), "dtype": dtype, "data_range": data_range,
+        "shave_hr_px": options.shave, "scale": SCALE,
+        "pooling": "PSNR from the MSE pooled over all scored pixels and bands (mean_tile_psnr: mean of "
+                   "per-tile PSNRs, tiles with SR == HR left out); SSIM: skimage, 7x7 window, averaged over "
+                   "scored pixels whose window is valid; only valid (unmasked) pixels are scored",
+        "sharpness": "HF spectral energy above 1/4 of Nyquist, SR / HR, Hann-windowed 64 px valid blocks",
+        "lr_psnr": "SR area-averaged 4x onto the LR grid vs the LR input",
+        "baselines": {"bicubic": "torch interpolate bicubic, align_corners=False, on normalised LR, "
+                                 "rounded/clipped like a model output",
+                      "lanczos": "GDAL warp, Resampling.lanczos (gdalwarp -r lanczos)"},
+    }  # fmt: skip

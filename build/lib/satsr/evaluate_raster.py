@@ -1,0 +1,262 @@
+"""`satsr evaluate` on rasters: an upscaled raster vs a reference on the same grid, streamed window by window.
+
+`evaluate_rasters` scores an existing SR GeoTIFF; `evaluate_model_on_pair` first runs `upscale_file` on
+the LR into a temporary GeoTIFF, with the HR read on the LR's exact 4x grid (`raster.aligned_hr`, as
+prepare aligns pairs). Memory is bounded by one window (`EvaluateOptions.window` HR px a side) whatever
+the scene size. Baselines, when the LR is given, are computed per window on the same pixels: bicubic on
+the LR read with reflection beyond the scene and invalid pixels filled from the nearest valid one
+(exactly how upscale feeds the model), and GDAL lanczos through a WarpedVRT of the LR on the SR grid.
+The shave removes `shave` HR px along the scene edges (no tile edges here: the SR is seam-free).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from satsr import SCALE
+from satsr.errors import DataError, GeoMismatchError, UsageError
+from satsr.evaluate import (
+    DEFAULTS,
+    EvaluateOptions,
+    EvaluationReport,
+    centre_crop,
+    common_settings,
+    data_range_for,
+    figure_indexes,
+    weights_summary,
+)
+from satsr.metrics import METRICS, Sample, Scorer
+from satsr.normalise import Normalisation
+from satsr.progress import Progress, silent
+from satsr.tiling import covering_tiles
+
+GRID_TOLERANCE = 1e-3  # fraction of a pixel under which two grids count as identical
+GDAL_CACHE_MB = 128  # GDAL block cache while reading: fixed, so memory does not grow with the scene
+
+
+def evaluate_model_on_pair(
+    model: str | Path, lr: str | Path, hr: str | Path, options: EvaluateOptions = DEFAULTS,
+    progress: Progress = silent,
+) -> EvaluationReport:  # fmt: skip
+    """Upscale `lr` with `model` (streaming, to a temporary GeoTIFF) and score it against `hr`."""
+    from satsr.upscale import UpscaleOptions, upscale_file
+    from satsr.weights import load_weights
+
+    start = time.perf_counter()
+    loaded = load_weights(model)
+    with tempfile.TemporaryDirectory(prefix="satsr-evaluate-") as tmp:
+        sr = Path(tmp) / "sr.tif"
+        upscale_options = UpscaleOptions(overwrite=True, precision=options.precision)
+        upscaled = upscale_file(Path(lr), sr, loaded, upscale_options, progress)
+        report = evaluate_rasters(sr, hr, lr, options, progress, loaded.normalisation, align_hr=True)
+    settings = {**report.settings, "model": weights_summary(loaded), "sr": "upscale_file output (temporary)",
+                "precision": upscaled.precision}  # fmt: skip
+    seconds = time.perf_counter() - start
+    return EvaluationReport("model-raster", settings, report.scores, report.counts, seconds, report.crops,
+                            report.display_norm)  # fmt: skip
+
+
+def evaluate_rasters(
+    sr: str | Path, hr: str | Path | None, lr: str | Path | None, options: EvaluateOptions = DEFAULTS,
+    progress: Progress = silent, norm: Normalisation | None = None, align_hr: bool = False,
+) -> EvaluationReport:  # fmt: skip
+    """Score the SR raster against `hr` (same grid) and/or `lr` (LR-consistency, baselines)."""
+    from satsr.raster import aligned_hr, data_band_indexes, open_raster
+
+    start = time.perf_counter()
+    if hr is None:  # without ground truth only the no-reference metrics make sense
+        options = replace(options, metrics=no_reference(options.metrics))
+    with ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+        sr_src = stack.enter_context(open_raster(sr))
+        bands = data_band_indexes(sr_src)
+        srcs: dict[str, Any] = {"sr": sr_src}
+        if lr is not None:
+            srcs["lr"] = stack.enter_context(open_raster(lr))
+            check_lr_grid(sr_src, srcs["lr"])
+            # the LR on its own 4x grid through GDAL's lanczos warp: exactly `gdalwarp -r lanczos`
+            lanczos = aligned_hr(srcs["lr"], srcs["lr"], SCALE, Resampling.lanczos)
+            srcs["lanczos"] = stack.enter_context(lanczos)
+        if hr is not None:
+            hr_src = stack.enter_context(open_raster(hr))
+            if align_hr and "lr" in srcs:
+                srcs["hr"] = stack.enter_context(aligned_hr(srcs["lr"], hr_src, SCALE))
+            else:
+                check_same_grid(sr_src, hr_src)
+                srcs["hr"] = hr_src
+        for name, src in srcs.items():
+            check_bands(sr_src, bands, src, name)
+        dtype = sr_src.dtypes[bands[0] - 1]
+        data_range = data_range_for(dtype, norm, options.data_range, str(sr))
+        norm = norm or _identity_norm(dtype, len(bands))
+        scorers, counts, crops = _stream(srcs, bands, norm, data_range, options, progress)
+    settings = {
+        "sr": str(Path(sr).resolve()), "hr": _resolved(hr), "lr": _resolved(lr),
+        "hr_alignment": "aligned_hr onto the LR 4x grid" if align_hr else "same grid as SR (checked)",
+        "window_hr_px": options.window, **common_settings(options, data_range, dtype),
+    }  # fmt: skip
+    scores = {m: s.results() for m, s in scorers.items()}
+    return EvaluationReport("raster", settings, scores, counts, time.perf_counter() - start, crops, norm)
+
+
+def no_reference(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The requested metrics that need no HR; a usage error when none is left."""
+    kept = tuple(n for n in names if not METRICS[n].needs_hr)
+    if not kept:
+        free = ", ".join(n for n, m in METRICS.items() if not m.needs_hr)
+        raise UsageError(f"--metrics {','.join(names)}: all need --hr; without a reference use {free}")
+    return kept
+
+
+def _resolved(path: str | Path | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
+def _identity_norm(dtype: str, bands: int) -> Normalisation:
+    """Without a model, bicubic runs on the native values scaled by the dtype range (float: as is)."""
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        return Normalisation.for_dtype(dtype, bands)
+    return Normalisation(dtype, (0.0,) * bands, (1.0,) * bands)
+
+
+def check_same_grid(sr_src: Any, hr_src: Any) -> None:
+    """SR and reference must share CRS, size and transform (to GRID_TOLERANCE of a pixel)."""
+    t, u = sr_src.transform, hr_src.transform
+    same = sr_src.crs == hr_src.crs and (sr_src.width, sr_src.height) == (hr_src.width, hr_src.height)
+    tol = GRID_TOLERANCE * abs(t.a)
+    if not same or any(abs(a - b) > tol for a, b in zip(t[:6], u[:6], strict=True)):
+        raise GeoMismatchError(
+            f"{hr_src.name}: not on the grid of {sr_src.name} ({hr_src.width}x{hr_src.height} {hr_src.crs} "
+            f"{tuple(u)[:6]} vs {sr_src.width}x{sr_src.height} {sr_src.crs} {tuple(t)[:6]}); warp it onto "
+            "the SR grid first, or give the model with --lr/--hr to align the pair by georeference"
+        )
+
+
+def check_lr_grid(sr_src: Any, lr_src: Any) -> None:
+    """The SR must be the exact 4x refinement of the LR grid (what `satsr upscale` writes)."""
+    t, u = sr_src.transform, lr_src.transform @ Affine.scale(1 / SCALE)
+    size = (lr_src.width * SCALE, lr_src.height * SCALE)
+    tol = GRID_TOLERANCE * abs(t.a)
+    if (
+        sr_src.crs != lr_src.crs
+        or size != (sr_src.width, sr_src.height)
+        or any(abs(a - b) > tol for a, b in zip(t[:6], u[:6], strict=True))
+    ):
+        raise GeoMismatchError(
+            f"{lr_src.name}: {sr_src.name} is not its 4x upscale (grid {sr_src.width}x{sr_src.height} vs "
+            f"4x {lr_src.width}x{lr_src.height}, or another origin/CRS); give the LR the SR was made from"
+        )
+
+
+def check_bands(sr_src: Any, bands: list[int], src: Any, name: str) -> None:
+    if src.count < max(bands) or src.dtypes[bands[0] - 1] != sr_src.dtypes[bands[0] - 1]:
+        raise DataError(f"{src.name}: --{name} needs {len(bands)} {sr_src.dtypes[bands[0] - 1]} bands like "
+                        f"{sr_src.name}; give rasters with the same bands and dtype")  # fmt: skip
+
+
+def _stream(
+    srcs: dict[str, Any], bands: list[int], norm: Normalisation, data_range: float, options: EvaluateOptions,
+    progress: Progress,
+) -> tuple[dict[str, Scorer], dict[str, int], list[dict[str, np.ndarray]]]:  # fmt: skip
+    """Score every window; keep a bounded, evenly thinned list of fully valid figure crops."""
+    sr_src = srcs["sr"]
+    methods = ("sr", "bicubic", "lanczos") if "lr" in srcs else ("sr",)
+    scorers = {m: Scorer(options.metrics, len(bands), data_range) for m in methods}
+    size = options.window - options.window % SCALE or SCALE  # windows stay aligned with LR pixels
+    windows = list(covering_tiles(sr_src.width, sr_src.height, size))
+    crops: list[dict[str, np.ndarray]] = []
+    stride = 1  # keep every `stride`-th candidate crop; doubled whenever the list grows too long
+    candidates = scored = 0
+    for done, win in enumerate(windows, start=1):
+        samples, crop = _window_samples(srcs, win, bands, norm, options)
+        for method, sample in samples.items():
+            scorers[method].update(sample)
+        scored += int(samples["sr"].scored.sum())
+        if crop is not None:
+            if candidates % stride == 0:
+                crops.append(crop)
+            candidates += 1
+            if len(crops) > 4 * max(options.figure_tiles, 1):
+                crops, stride = crops[::2], stride * 2
+        progress("evaluate windows", done, len(windows))
+    counts = {"windows": len(windows), "scored_pixels_per_band": scored, "figure_candidates": candidates}
+    return scorers, counts, _evenly(crops, options.figure_tiles)
+
+
+def _evenly(items: list[Any], wanted: int) -> list[Any]:
+    return [items[i] for i in sorted(figure_indexes(len(items), wanted))]
+
+
+def _window_samples(
+    srcs: dict[str, Any], win: Window, bands: list[int], norm: Normalisation, options: EvaluateOptions
+) -> tuple[dict[str, Sample], dict[str, np.ndarray] | None]:
+    """Samples of every method on one HR window, and its figure crop when the crop is fully scored."""
+    from satsr.raster import read_window
+
+    sr, valid = read_window(srcs["sr"], win, bands)
+    hr = None
+    if "hr" in srcs:
+        hr, hr_valid = read_window(srcs["hr"], win, bands)
+        valid &= hr_valid
+    outputs = {"sr": sr}
+    lr = lr_scored = None
+    if "lr" in srcs:
+        lr_win = Window(win.col_off // SCALE, win.row_off // SCALE, win.width // SCALE, win.height // SCALE)
+        lr, lr_valid = read_window(srcs["lr"], lr_win, bands)
+        valid &= np.repeat(np.repeat(lr_valid, SCALE, axis=0), SCALE, axis=1)
+        lr_scored = lr_valid & _inside_shave(srcs["lr"], lr_win, math.ceil(options.shave / SCALE))
+        outputs["bicubic"] = _bicubic_window(srcs["lr"], lr_win, bands, norm)
+        outputs["lanczos"] = read_window(srcs["lanczos"], win, bands)[0]
+    scored = valid & _inside_shave(srcs["sr"], win, options.shave)
+    f64 = {m: o.astype(np.float64) for m, o in outputs.items()}
+    hr64 = None if hr is None else hr.astype(np.float64)
+    lr64 = None if lr is None else lr.astype(np.float64)
+    origin = ("raster", int(win.row_off), int(win.col_off))  # where the window lies (realism's places)
+    samples = {m: Sample(o, hr64, valid, scored, lr64, lr_scored, origin) for m, o in f64.items()}
+    return samples, _crop(outputs, hr, lr, scored, options.figure_crop)
+
+
+def _inside_shave(src: Any, win: Window, shave: int) -> np.ndarray:
+    """(H, W) True for window pixels at least `shave` px inside the scene edges."""
+    rows = np.arange(win.row_off, win.row_off + win.height)
+    cols = np.arange(win.col_off, win.col_off + win.width)
+    r_ok = (rows >= shave) & (rows < src.height - shave)
+    c_ok = (cols >= shave) & (cols < src.width - shave)
+    return r_ok[:, None] & c_ok[None, :]
+
+
+def _bicubic_window(lr_src: Any, lr_win: Window, bands: list[int], norm: Normalisation) -> np.ndarray:
+    """Bicubic of the LR window, with 2 LR px of context read as upscale reads it (reflect, nearest fill)."""
+    from satsr.baselines import bicubic
+    from satsr.inference import fill_invalid, read_context
+    from satsr.tiling import with_margin
+
+    margin = 2  # bicubic support in LR px
+    data, valid = read_context(lr_src, with_margin(lr_win, margin), bands)
+    up = bicubic(fill_invalid(data, valid)[None], norm)[0]
+    m = margin * SCALE
+    return up[:, m : up.shape[1] - m, m : up.shape[2] - m]
+
+
+def _crop(
+    outputs: dict[str, np.ndarray], hr: np.ndarray | None, lr: np.ndarray | None, scored: np.ndarray,
+    size: int,
+) -> dict[str, np.ndarray] | None:  # fmt: skip
+    """Figure crop (window centre) when every method exists and the crop is wholly scored."""
+    if hr is None or lr is None or min(scored.shape) < size or not centre_crop(scored, size).all():
+        return None
+    crop = {name: centre_crop(img, size).copy() for name, img in outputs.items()}
+    crop["HR"], crop["LR"] = centre_crop(hr, size).copy(), centre_crop(lr, size // SCALE).copy()
+    return crop

@@ -1,0 +1,170 @@
+"""The networks of a run (G, D, EMA, optimisers; optionally G from existing weights) and one
+optimisation step of each phase: pixel pretraining, and the D-then-G adversarial update.
+
+Order per adversarial step (as in BasicSR's srgan_model): G makes SR once; D is updated on (HR, SR
+detached); G is then updated on content L1 + weighted adversarial loss, judged by D (or by a look-ahead
+copy of D when unrolling). D's parameters are frozen during the G update so that G's backward neither
+computes nor all-reduces gradients for D.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from satsr.config import TrainConfig
+from satsr.dataset import Source, same_normalisation
+from satsr.errors import WeightsError
+from satsr.losses import ADV_LOSSES, d_statistics, gradient_penalty, masked_l1
+from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.precision import Precision
+from satsr.weights import load_weights
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # lr, hr, valid
+Autocast = Callable[[], AbstractContextManager]
+
+
+@dataclass
+class Nets:
+    g: nn.Module  # generator (DDP-wrapped under torchrun)
+    d: nn.Module  # discriminator (DDP-wrapped under torchrun)
+    ema: nn.Module  # EMA copy of the plain generator: validated and exported
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+def adam(module: nn.Module, lr: float, cfg: TrainConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def build_nets(
+    cfg: TrainConfig, bands: int, precision: Precision, world: int, init: Generator | None = None
+) -> Nets:
+    """G (random, or a copy of `init`), D, the EMA of G and both optimisers on the precision's device, in
+    its memory format (DDP: world > 1). Parameters stay fp32 whatever the precision."""
+    g: torch.nn.Module = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks))
+    if init is not None:
+        g.load_state_dict(init.state_dict())
+    precision.prepare(g)
+    d = precision.prepare(Discriminator(bands=bands, features=cfg.d_features))
+    device = precision.device
+    ema = copy.deepcopy(g).requires_grad_(False)
+    opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        g, d = DistributedDataParallel(g, device_ids=ids), DistributedDataParallel(d, device_ids=ids)
+    return Nets(g, d, ema, opt_g, opt_d)
+
+
+def initial_generator(cfg: TrainConfig, source: Source) -> Generator:
+    """The weights a fine-tuning run starts G from (e.g. the shipped model), checked against the run."""
+    loaded = load_weights(cfg.init_weights)
+    spec, m = loaded.generator.spec, source.manifest
+    have, want = (spec.bands, spec.features, spec.blocks), (m.bands, cfg.features, cfg.blocks)
+    if have != want:
+        raise WeightsError(
+            f"{loaded.path}: (bands, features, blocks) {have} differ from this run's {want}; "
+            "set features/blocks to match the weights or start without init_weights"
+        )
+    if not same_normalisation(loaded.normalisation, m.norm):
+        raise WeightsError(
+            f"{loaded.path}: normalisation {loaded.normalisation.to_dict()} differs from {source.root}'s "
+            f"{m.normalisation}; prepare the data with the weights' normalisation"
+        )
+    return loaded.generator
+
+
+def _apply(opt: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor, clip: float) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
+    opt.step()
+
+
+def pretrain_step(nets: Nets, batch: Batch, cfg: TrainConfig, autocast: Autocast) -> dict[str, torch.Tensor]:
+    lr, hr, valid = batch
+    with autocast():
+        sr = nets.g(lr)
+    loss = masked_l1(sr, hr, valid)
+    _apply(nets.opt_g, nets.g, loss, cfg.grad_clip)
+    return {"loss_g": loss.detach(), "loss_pixel": loss.detach()}
+
+
+def d_update(
+    d: nn.Module, opt: torch.optim.Optimizer, hr: torch.Tensor, fake: torch.Tensor, cfg: TrainConfig,
+    autocast: Autocast,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """One D step on real (target 1, smoothed) vs fake (target 0); one forward of both for DDP's sake."""
+    d_loss, _ = ADV_LOSSES[cfg.adv_loss]
+    with autocast():
+        scores = d(torch.cat([hr, fake]))
+    real, fake_scores = scores[: hr.shape[0]], scores[hr.shape[0] :]
+    loss = d_loss(real, fake_scores, cfg.label_smoothing)
+    if cfg.adv_loss == "wgan-gp":
+        with autocast():
+            loss = loss + cfg.gp_weight * gradient_penalty(unwrap(d), hr, fake)
+    _apply(opt, d, loss, cfg.grad_clip)
+    return loss.detach(), real.detach(), fake_scores.detach()
+
+
+def lookahead(
+    nets: Nets, hr: torch.Tensor, fake: torch.Tensor, cfg: TrainConfig, autocast: Autocast
+) -> nn.Module:
+    """A copy of D advanced `d_unroll` extra steps on this batch (first-order unrolled GAN, Metz et al.).
+
+    G then steps against where D is heading rather than where it is, which damps mode hopping. The copy
+    and its optimiser state are private: the real D and its Adam moments are untouched.
+    """
+    d = copy.deepcopy(unwrap(nets.d))
+    opt = adam(d, cfg.lr_d, cfg)
+    opt.load_state_dict(copy.deepcopy(nets.opt_d.state_dict()))  # deep: Adam updates moments in place
+    for _ in range(cfg.d_unroll):
+        d_update(d, opt, hr, fake, cfg, autocast)
+    return d
+
+
+def adversarial_step(
+    nets: Nets, batch: Batch, cfg: TrainConfig, adv_weight: float, autocast: Autocast
+) -> dict[str, torch.Tensor | float]:
+    lr, hr, valid = batch
+    with autocast():
+        sr = nets.g(lr)
+    fake = sr.detach()
+    loss_d, real_scores, fake_scores = d_update(nets.d, nets.opt_d, hr, fake, cfg, autocast)
+    judge = lookahead(nets, hr, fake, cfg, autocast) if cfg.d_unroll else unwrap(nets.d)
+    judge.requires_grad_(False)
+    try:
+        with autocast():
+            fake_g = judge(sr)
+            with torch.no_grad():
+                real_g = judge(hr) if cfg.adv_loss == "ragan" else fake_g.detach()
+        pixel = masked_l1(sr, hr, valid)
+        adv = ADV_LOSSES[cfg.adv_loss][1](real_g, fake_g)
+        loss_g = cfg.pixel_weight * pixel + adv_weight * adv
+        _apply(nets.opt_g, nets.g, loss_g, cfg.grad_clip)
+    finally:
+        judge.requires_grad_(True)
+    stats = d_statistics(real_scores, fake_scores, cfg.adv_loss)
+    losses = {"loss_g": loss_g.detach(), "loss_pixel": pixel.detach(), "loss_adv": adv.detach()}
+    return {**losses, "loss_d": loss_d, **stats}
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, g: nn.Module, decay: float, step: int) -> None:
+    """EMA with warm-up: early on the average follows G closely, later it smooths over ~1/(1-decay) steps."""
+    d = min(decay, (1 + step) / (10 + step))
+    ema_p, g_p = [p.data for p in ema.parameters()], [p.detach() for p in g.parameters()]
+    torch._foreach_lerp_(ema_p, g_p, 1 - d)
+    for eb, gb in zip(ema.buffers(), g.buffers(), strict=True):
+        eb.copy_(gb)
