@@ -6,12 +6,14 @@ Heavy imports (torch, rasterio) happen inside command bodies so that `satsr --he
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 
 from satsr import __version__, views
-from satsr.errors import SatsrError, UsageError
+from satsr.errors import Interrupted, SatsrError, UsageError
+from satsr.runtime import handle_signals, quiet_libtiff
 
 if TYPE_CHECKING:
     from satsr.evaluate import EvaluateOptions, EvaluationReport
@@ -54,7 +56,9 @@ def prepare(
     val: Annotated[float, typer.Option(help="Fraction of tiles in validation blocks.")] = 0.1,
     test: Annotated[float | None, typer.Option(help="Fraction in test blocks [0.1; 0 if held out].")] = None,
     test_scenes: Annotated[str | None, typer.Option(help="Held-out test scenes: NAME,NAME, globs.")] = None,
-    block: Annotated[int, typer.Option(help="Split block side in tiles.")] = 8,
+    block: Annotated[
+        int | None, typer.Option(help="Split block side in tiles [8, smaller if 8 leaves val empty].")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split and of the degradation.")] = 0,
     bands: Annotated[str | None, typer.Option(help="Bands, e.g. 1,2,3 (default: non-alpha).")] = None,
     nodata_value: Annotated[str, typer.Option(help="Fill value of unmasked rasters ('none': off).")] = "0",
@@ -122,6 +126,10 @@ def train(
 
     flags = {"steps": steps, "pretrain_steps": pretrain_steps, "batch_size": batch_size, "device": device,
              "precision": precision, "num_workers": workers, "init_weights": init}  # fmt: skip
+    if config is not None:
+        from satsr.outputs import refuse_inputs
+
+        refuse_inputs([Path(output)], [Path(config)], "run directory")
     base = saved_config(Path(output)) if resume else None
     cfg = resolve(config, flags, base)
     command = " ".join(["satsr", *sys.argv[1:]])
@@ -182,7 +190,8 @@ def evaluate(
                               data_range=data_range, precision=precision,
                               figure_tiles=human.pairs if human else DEFAULTS.figure_tiles)  # fmt: skip
     outputs = [Path(p) if p else None for p in (json_out, figure, human_test)]
-    check_outputs(outputs, overwrite)
+    check_outputs(outputs, overwrite, _evaluate_inputs(model, dataset, sr, lr, hr), folders=outputs[2:])
+    quiet_libtiff()
     with views.rich_progress() as report_progress:
         report = _run_evaluation(model, dataset, sr, lr, hr, options, report_progress)
     views.render_evaluation(report)
@@ -206,12 +215,31 @@ def evaluate(
 
 def _score_human(paths: list[str], json_out: str | None, overwrite: bool) -> None:
     """--human-results: pool answers files, show per method how often it was taken for the real photo."""
-    from satsr.human_test import score_answers, write_results_json
+    from pathlib import Path
 
+    from satsr.human_test import score_answers, write_results_json
+    from satsr.outputs import refuse_inputs
+
+    if json_out is not None:  # answers given as folders or globs are caught too: they are folders or files
+        refuse_inputs([Path(json_out)], [Path(p) for p in paths], "report")
     results = score_answers(paths)
     views.render_human_results(results)
     if json_out is not None:
         write_results_json(json_out, results, overwrite)
+
+
+def _evaluate_inputs(model: str | None, dataset: str | None, *rasters: str | None) -> list:
+    """Every file evaluate reads (the weights a MODEL resolves to included): no report may replace one."""
+    from pathlib import Path
+
+    inputs = [Path(p) if p else None for p in (dataset, *rasters)]
+    if model is not None:
+        from satsr.weights import resolve_weights
+
+        inputs.append(resolve_weights(model))
+    if dataset is not None:
+        inputs += [p for p in (Path(dataset) / "scenes").glob("*.npy")] + [Path(dataset) / "manifest.json"]
+    return inputs
 
 
 def _run_evaluation(
@@ -278,12 +306,19 @@ def upscale(
         bands=tuple(band_list) if band_list else None, device=device, precision=precision,
         cog=cog, overwrite=overwrite,
     )  # fmt: skip
+    options.resolved_precision()  # a usage error (e.g. no CUDA device) before any scene starts
+    quiet_libtiff()
     loaded = load_weights(weights)
+    from satsr.outputs import refuse_inputs
+
+    refuse_inputs([dst for _, dst in pairs], [*sources, loaded.path], "output")
     with views.upscale_progress() as report:
         outcome = upscale_many(pairs, loaded, options, report)
     for r in outcome.results:
         views.console.print(f"{r.dst}: {r.hr_size[0]}x{r.hr_size[1]} px in {r.seconds:.1f} s "
                       f"({r.output_mp_per_s:.2f} output MP/s, {r.precision})", highlight=False)  # fmt: skip
+    if len(pairs) == 1 and outcome.failures:
+        raise SatsrError(outcome.failures[0][1])  # one scene: its own error is the one line
     for src, reason in outcome.failures:
         where = "" if reason.startswith(str(src)) else f"{src}: "  # most messages name the file already
         views.console.print(f"[bold red]failed:[/] {where}{reason}", highlight=False, soft_wrap=True)
@@ -312,15 +347,38 @@ def parse_int_list(text: str | None, option: str) -> list[int] | None:
 
 
 def main() -> None:
-    """Entry point: every SatsrError becomes one line on stderr and a non-zero exit, never a traceback."""
+    """Entry point: every SatsrError, usage error, OS error and signal becomes one line on stderr and a
+    non-zero exit (2 for usage errors, 128 + N for signal N), never a traceback."""
+    # typer may vendor click: its exception classes are found through the ones typer exports
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    handle_signals()
     try:
-        app()
+        code = app(standalone_mode=False)  # click errors and signals reach this function, not typer's exit
     except SatsrError as exc:
-        views.console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        views.console.print("[bold red]interrupted[/]: nothing was left under a final output name")
-        sys.exit(130)
+        _fail(str(exc), exc.exit_code)
+    except click_error as exc:
+        names = {c.__name__ for c in type(exc).__mro__}
+        if "UsageError" not in names or "NoArgsIsHelpError" in names:
+            exc.show()  # e.g. `satsr` alone prints the help
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "satsr"
+        _fail(f"{exc.format_message().rstrip('.')}; see `{command} --help`", 2)
+    except (Interrupted, KeyboardInterrupt, typer.Abort) as exc:
+        name = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
+        views.console.print(f"[bold red]interrupted[/] ({name}): nothing was left under a final output name")
+        sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 130)
+    except MemoryError:
+        _fail("out of memory; lower --tile or --batch-size, or use a machine with more memory", 1)
+    except OSError as exc:  # outside satsr's write/read mapping: still one line, with the file and cause
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    views.console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
