@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -58,8 +59,15 @@ def _run(*cmd: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_wheel_carries_the_shipped_weights(tmp_path) -> None:
-    """Built without the checkout's help and installed into a fresh venv, satsr upscales with its weights."""
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path, ROOT)
+    """Built from a copy of the sources (the build writes nothing into the checkout) and installed into a
+    fresh venv outside it, satsr upscales with its shipped weights."""
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "satsr", source / "satsr", symlinks=True, ignore=skip)
+    shutil.copytree(ROOT / "weights", source / "weights")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path, source)
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv)
     _run(venv / "bin" / "pip", "install", "--no-deps", "--no-index", *tmp_path.glob("satsr-*.whl"))
