@@ -6,6 +6,8 @@ code execution) reads it back. Writes are atomic: a SIGKILL leaves the previous 
 
 from __future__ import annotations
 
+import io
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -49,8 +51,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> Path:
     """Write RUN_DIR/checkpoint.pt atomically (tmp file + os.replace)."""
     path = run_dir / CHECKPOINT
+    buffer = io.BytesIO()  # serialised in memory: a failed write then raises OSError with its errno,
+    torch.save({"format": FORMAT, **state, "rng": rng_state()}, buffer)  # not torch's "unexpected pos"
     with atomic_output(path, overwrite=True) as tmp:
-        torch.save({"format": FORMAT, **state, "rng": rng_state()}, tmp)
+        tmp.write_bytes(buffer.getbuffer())
     return path
 
 
@@ -61,10 +65,17 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
         raise TrainingError(f"{path}: no checkpoint to resume from; start the run without --resume")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say so in one line
+    except pickle.UnpicklingError:  # weights_only refused a pickled object: never unpickled
         raise TrainingError(
-            f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc}); remove it"
+            f"{path}: holds pickled Python objects, which satsr does not load; not a satsr checkpoint, "
+            "start afresh (--overwrite)"
         ) from None
-    if state.get("format") != FORMAT:
-        raise TrainingError(f"{path}: checkpoint format {state.get('format')} is not {FORMAT}; start afresh")
+    except Exception as exc:  # a truncated or foreign file: say so in one line
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise TrainingError(
+            f"{path}: unreadable checkpoint ({type(exc).__name__}: {cause}); start afresh (--overwrite)"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise TrainingError(f"{path}: checkpoint format {found} is not {FORMAT}; start afresh (--overwrite)")
     return state

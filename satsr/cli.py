@@ -6,12 +6,13 @@ Heavy imports (torch, rasterio) happen inside command bodies so that `satsr --he
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 
 from satsr import __version__, views
-from satsr.errors import SatsrError, UsageError
+from satsr.errors import Interrupted, SatsrError, UsageError
 
 if TYPE_CHECKING:
     from satsr.evaluate import EvaluateOptions, EvaluationReport
@@ -54,7 +55,9 @@ def prepare(
     val: Annotated[float, typer.Option(help="Fraction of tiles in validation blocks.")] = 0.1,
     test: Annotated[float | None, typer.Option(help="Fraction in test blocks [0.1; 0 if held out].")] = None,
     test_scenes: Annotated[str | None, typer.Option(help="Held-out test scenes: NAME,NAME, globs.")] = None,
-    block: Annotated[int, typer.Option(help="Split block side in tiles.")] = 8,
+    block: Annotated[
+        int | None, typer.Option(help="Split block side in tiles [8, smaller if 8 leaves val empty].")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split and of the degradation.")] = 0,
     bands: Annotated[str | None, typer.Option(help="Bands, e.g. 1,2,3 (default: non-alpha).")] = None,
     nodata_value: Annotated[str, typer.Option(help="Fill value of unmasked rasters ('none': off).")] = "0",
@@ -122,6 +125,10 @@ def train(
 
     flags = {"steps": steps, "pretrain_steps": pretrain_steps, "batch_size": batch_size, "device": device,
              "precision": precision, "num_workers": workers, "init_weights": init}  # fmt: skip
+    if config is not None:
+        from satsr.outputs import refuse_inputs
+
+        refuse_inputs([Path(output)], [Path(config)], "run directory")
     base = saved_config(Path(output)) if resume else None
     cfg = resolve(config, flags, base)
     command = " ".join(["satsr", *sys.argv[1:]])
@@ -182,7 +189,7 @@ def evaluate(
                               data_range=data_range, precision=precision,
                               figure_tiles=human.pairs if human else DEFAULTS.figure_tiles)  # fmt: skip
     outputs = [Path(p) if p else None for p in (json_out, figure, human_test)]
-    check_outputs(outputs, overwrite)
+    check_outputs(outputs, overwrite, _evaluate_inputs(model, dataset, sr, lr, hr))
     with views.rich_progress() as report_progress:
         report = _run_evaluation(model, dataset, sr, lr, hr, options, report_progress)
     views.render_evaluation(report)
@@ -212,6 +219,20 @@ def _score_human(paths: list[str], json_out: str | None, overwrite: bool) -> Non
     views.render_human_results(results)
     if json_out is not None:
         write_results_json(json_out, results, overwrite)
+
+
+def _evaluate_inputs(model: str | None, dataset: str | None, *rasters: str | None) -> list:
+    """Every file evaluate reads (the weights a MODEL resolves to included): no report may replace one."""
+    from pathlib import Path
+
+    inputs = [Path(p) if p else None for p in (dataset, *rasters)]
+    if model is not None:
+        from satsr.weights import resolve_weights
+
+        inputs.append(resolve_weights(model))
+    if dataset is not None:
+        inputs += [p for p in (Path(dataset) / "scenes").glob("*.npy")] + [Path(dataset) / "manifest.json"]
+    return inputs
 
 
 def _run_evaluation(
@@ -279,11 +300,16 @@ def upscale(
         cog=cog, overwrite=overwrite,
     )  # fmt: skip
     loaded = load_weights(weights)
+    from satsr.outputs import refuse_inputs
+
+    refuse_inputs([dst for _, dst in pairs], [*sources, loaded.path], "output")
     with views.upscale_progress() as report:
         outcome = upscale_many(pairs, loaded, options, report)
     for r in outcome.results:
         views.console.print(f"{r.dst}: {r.hr_size[0]}x{r.hr_size[1]} px in {r.seconds:.1f} s "
                       f"({r.output_mp_per_s:.2f} output MP/s, {r.precision})", highlight=False)  # fmt: skip
+    if len(pairs) == 1 and outcome.failures:
+        raise SatsrError(outcome.failures[0][1])  # one scene: its own error is the one line
     for src, reason in outcome.failures:
         where = "" if reason.startswith(str(src)) else f"{src}: "  # most messages name the file already
         views.console.print(f"[bold red]failed:[/] {where}{reason}", highlight=False, soft_wrap=True)
@@ -312,15 +338,83 @@ def parse_int_list(text: str | None, option: str) -> list[int] | None:
 
 
 def main() -> None:
-    """Entry point: every SatsrError becomes one line on stderr and a non-zero exit, never a traceback."""
+    """Entry point: every SatsrError, usage error, OS error and signal becomes one line on stderr and a
+    non-zero exit (2 for usage errors, 128 + N for signal N), never a traceback."""
+    # typer may vendor click: its exception classes are found through the ones typer exports
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    _handle_signals()
+    _quiet_libtiff()
     try:
-        app()
+        code = app(standalone_mode=False)  # click errors and signals reach this function, not typer's exit
     except SatsrError as exc:
-        views.console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        views.console.print("[bold red]interrupted[/]: nothing was left under a final output name")
-        sys.exit(130)
+        _fail(str(exc), exc.exit_code)
+    except click_error as exc:
+        names = {c.__name__ for c in type(exc).__mro__}
+        if "UsageError" not in names or "NoArgsIsHelpError" in names:
+            exc.show()  # e.g. `satsr` alone prints the help
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "satsr"
+        _fail(f"{exc.format_message().rstrip('.')}; see `{command} --help`", 2)
+    except (Interrupted, KeyboardInterrupt, typer.Abort) as exc:
+        name = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
+        views.console.print(f"[bold red]interrupted[/] ({name}): nothing was left under a final output name")
+        sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 130)
+    except MemoryError:
+        _fail("out of memory; lower --tile or --batch-size, or use a machine with more memory", 1)
+    except OSError as exc:  # outside satsr's write/read mapping: still one line, with the file and cause
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    views.console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _quiet_libtiff() -> None:
+    """Stop libtiff's default handler printing raw lines ("_tiffWriteProc: No space left on device.")
+    on stderr: GDAL reports the failure itself, and satsr turns it into its one line. Only for the libtiff
+    bundled with rasterio's wheels; elsewhere nothing changes."""
+    import ctypes
+    import glob
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("rasterio")
+    if spec is None or spec.origin is None:
+        return
+    found = glob.glob(os.path.join(os.path.dirname(spec.origin), "..", "rasterio.libs", "libtiff-*.so*"))
+    try:
+        libtiff = ctypes.CDLL(found[0])
+        libtiff.TIFFSetErrorHandler.restype = ctypes.c_void_p
+        libtiff.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+        libtiff.TIFFSetErrorHandler(None)
+    except (IndexError, OSError, AttributeError):
+        return
+
+
+def _handle_signals() -> None:
+    """SIGINT and SIGTERM unwind like Ctrl-C (temporaries removed) and then print one line.
+
+    A repeated signal is ignored while the first one unwinds, so the clean-up runs to its end (SIGKILL
+    still stops everything; its temporaries are removed by the next run on the same output).
+    """
+    import os
+    import signal
+
+    pid, fired = os.getpid(), []
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() != pid:  # a forked worker (DataLoader) leaves the way torch expects
+            raise KeyboardInterrupt
+        if not fired:
+            fired.append(signum)
+            raise Interrupted(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -86,8 +87,13 @@ def check(cfg: TrainConfig) -> None:
         "checkpoint_every",
     )
     problems += [f"{name} must be >= 1" for name in positive if getattr(cfg, name) < 1]
-    negative = ("d_unroll", "num_workers", "val_tiles", "sample_tiles", "adv_ramp_steps")
+    negative = ("d_unroll", "num_workers", "val_tiles", "sample_tiles", "adv_ramp_steps", "seed")
     problems += [f"{name} must be >= 0" for name in negative if getattr(cfg, name) < 0]
+    weights = ("lr_pretrain", "lr_g", "lr_d", "pixel_weight", "adv_weight", "gp_weight", "grad_clip")
+    problems += [f"{n} must be a finite number >= 0 (got {getattr(cfg, n)})" for n in weights
+                 if not (math.isfinite(getattr(cfg, n)) and getattr(cfg, n) >= 0)]  # fmt: skip
+    if not (0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1):
+        problems.append(f"need 0 <= beta1, beta2 < 1 (got {cfg.beta1}, {cfg.beta2})")
     if problems:
         raise UsageError(f"invalid training config: {'; '.join(problems)}")
 
@@ -122,9 +128,14 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{path}: no such config file; check --config") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: invalid TOML ({exc}); fix the file") from None
-    return dict(data.get("train", data))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the config ({exc.strerror}); check --config") from None
+    table = data.get("train", data)
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [train] must be a table of options; fix the file")
+    return dict(table)
 
 
 def resolve(

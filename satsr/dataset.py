@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, Sampler
 
 from satsr import SCALE
 from satsr.errors import DataError
-from satsr.manifest import Manifest, load_manifest, open_scene
+from satsr.manifest import Manifest, check_arrays, load_manifest, open_scene
 from satsr.normalise import Normalisation
 
 
@@ -35,6 +35,8 @@ def open_sources(roots: Sequence[str | Path]) -> list[Source]:
     if not roots:
         raise DataError("no dataset given; pass one or more directories written by `satsr prepare`")
     sources = [Source(Path(r), load_manifest(r)) for r in roots]
+    for source in sources:
+        check_arrays(source.root, source.manifest)
     first = sources[0]
     for src in sources[1:]:
         a, b = first.manifest, src.manifest

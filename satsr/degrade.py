@@ -35,10 +35,11 @@ class Degradation:
     scale: int = 4  # HR px per LR px along each axis
 
     def __post_init__(self) -> None:
-        if not 0 <= self.sigma_min <= self.sigma_max:
-            raise UsageError(f"blur sigma {self.sigma_min}..{self.sigma_max}: need 0 <= min <= max")
-        if self.noise_sigma < 0:
-            raise UsageError(f"noise sigma {self.noise_sigma}: must be >= 0")
+        if not 0 <= self.sigma_min <= self.sigma_max <= 64:  # NaN fails too
+            sigmas = f"{self.sigma_min}..{self.sigma_max}"
+            raise UsageError(f"blur sigma {sigmas}: need 0 <= min <= max <= 64 HR px")
+        if not 0 <= self.noise_sigma < float("inf"):
+            raise UsageError(f"noise sigma {self.noise_sigma}: must be a finite number >= 0")
         if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 95:
             raise UsageError(f"JPEG quality {self.jpeg_quality}: must be between 1 and 95")
 

@@ -31,3 +31,25 @@ class OutputExistsError(SatsrError):
 
 class TrainingError(SatsrError):
     """Training cannot go on (diverged, incompatible checkpoint)."""
+
+
+class OutputError(SatsrError):
+    """An output cannot be written (no space, read-only, no permission, a parent is a file)."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds like Ctrl-C (temporaries removed), then exit 128 + signal.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` swallows it; not a
+    KeyboardInterrupt, which typer turns into a silent exit before the CLI can say what happened.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -11,6 +11,7 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,9 +108,14 @@ def data_range_for(dtype: str, norm: Normalisation | None, override: float | Non
     )
 
 
-def check_outputs(paths: list[Path | None], overwrite: bool) -> None:
-    """Refuse up front, before minutes of work, to overwrite a report or figure."""
+def check_outputs(paths: list[Path | None], overwrite: bool, inputs: Sequence[Path | None] = ()) -> None:
+    """Refuse up front, before minutes of work, to overwrite a report or figure, a folder, or an input."""
+    from satsr.outputs import refuse_inputs
+
+    refuse_inputs(paths, inputs, "report")
     for p in paths:
+        if p is not None and p.is_dir():
+            raise UsageError(f"{p}: is a folder; give a file name for --json/--figure")
         if p is not None and p.exists() and not overwrite:
             raise OutputExistsError(f"{p}: already exists; pass --overwrite to replace it")
 
@@ -173,11 +179,12 @@ def evaluate_dataset(
     progress: Progress = silent,
 ) -> EvaluationReport:  # fmt: skip
     """Run `model` on the tiles of one split of a prepared dataset and score it beside the baselines."""
-    from satsr.manifest import load_manifest, open_scene
+    from satsr.manifest import check_arrays, load_manifest, open_scene
     from satsr.weights import load_weights
 
     start = time.perf_counter()
     manifest = load_manifest(dataset)
+    check_arrays(dataset, manifest)
     tiles = manifest.split(options.split)
     if not tiles:
         counts = {s: len(manifest.split(s)) for s in ("train", "val", "test")}
@@ -221,6 +228,9 @@ def evaluate_dataset(
         "dataset_normalisation": manifest.normalisation, "tile_context": "none beyond each tile",
     }  # fmt: skip
     counts = {"tiles": len(tiles), "scenes": len(by_scene), "scored_pixels_per_band": pixels}
+    if not pixels:
+        raise DataError(f"{dataset}: no valid pixel to score in split {options.split!r} after a "
+                        f"{options.shave} px shave; lower --shave or choose another --split")  # fmt: skip
     scores = {m: s.results() for m, s in scorers.items()}
     seconds = time.perf_counter() - start
     return EvaluationReport("dataset", settings, scores, counts, seconds, crops, manifest.norm)

@@ -73,7 +73,7 @@ def evaluate_rasters(
     progress: Progress = silent, norm: Normalisation | None = None, align_hr: bool = False,
 ) -> EvaluationReport:  # fmt: skip
     """Score the SR raster against `hr` (same grid) and/or `lr` (LR-consistency, baselines)."""
-    from satsr.raster import aligned_hr, data_band_indexes, open_raster
+    from satsr.raster import aligned_hr, check_pair, data_band_indexes, open_raster
 
     start = time.perf_counter()
     if hr is None:  # without ground truth only the no-reference metrics make sense
@@ -92,6 +92,7 @@ def evaluate_rasters(
         if hr is not None:
             hr_src = stack.enter_context(open_raster(hr))
             if align_hr and "lr" in srcs:
+                check_pair(srcs["lr"], hr_src, SCALE)  # same place, 4x finer: else nothing to score
                 srcs["hr"] = stack.enter_context(aligned_hr(srcs["lr"], hr_src, SCALE))
             else:
                 check_same_grid(sr_src, hr_src)
@@ -102,6 +103,9 @@ def evaluate_rasters(
         data_range = data_range_for(dtype, norm, options.data_range, str(sr))
         norm = norm or _identity_norm(dtype, len(bands))
         scorers, counts, crops = _stream(srcs, bands, norm, data_range, options, progress)
+    if not counts["scored_pixels_per_band"]:
+        raise DataError(f"{sr}: no pixel is valid in every raster given (after a {options.shave} px shave); "
+                        "give rasters that cover the same ground with valid pixels")  # fmt: skip
     settings = {
         "sr": str(Path(sr).resolve()), "hr": _resolved(hr), "lr": _resolved(lr),
         "hr_alignment": "aligned_hr onto the LR 4x grid" if align_hr else "same grid as SR (checked)",

@@ -86,20 +86,67 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
 
 
 def load_manifest(root: str | Path) -> Manifest:
+    """The manifest of a prepared dataset, refused in one line when corrupt or inconsistent."""
     root = Path(root)
     path = root / MANIFEST
-    if not path.exists():
+    if not path.is_file():
         raise DataError(f"{root}: not a satsr dataset (no {MANIFEST}); create one with `satsr prepare`")
-    raw = json.loads(path.read_text())
-    scenes = [SceneRecord(**{**s, "lr_transform": tuple(s["lr_transform"])}) for s in raw.pop("scenes")]
-    tiles = [
-        TileRecord(**{**t, "lr_window": tuple(t["lr_window"]), "bounds": tuple(t["bounds"])})
-        for t in raw.pop("tiles")
-    ]
-    return Manifest(scenes=scenes, tiles=tiles, **raw)
+    try:
+        raw = json.loads(path.read_text())
+        scenes = [SceneRecord(**{**s, "lr_transform": tuple(s["lr_transform"])}) for s in raw.pop("scenes")]
+        tiles = [
+            TileRecord(**{**t, "lr_window": tuple(t["lr_window"]), "bounds": tuple(t["bounds"])})
+            for t in raw.pop("tiles")
+        ]
+        manifest = Manifest(scenes=scenes, tiles=tiles, **raw)
+        manifest.norm  # noqa: B018 (parses the normalisation)
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+        cause = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        raise DataError(f"{path}: corrupt manifest ({cause}); prepare the dataset again") from None
+    _check_manifest(path, manifest)
+    return manifest
+
+
+def _check_manifest(path: Path, m: Manifest) -> None:
+    """Fields within range and every tile pointing at a row of its scene's stacks."""
+    counts = {s.name: s.tiles for s in m.scenes}
+    try:
+        np.dtype(m.dtype)
+        ok = all(isinstance(v, int) and v >= 1 for v in (m.scale, m.bands, m.lr_tile)) and len(counts) == len(
+            m.scenes
+        )
+    except TypeError:
+        ok = False
+    bad = next(
+        (t for t in m.tiles if t.split not in SPLITS or not 0 <= t.index < counts.get(t.scene, 0)), None
+    )
+    if not ok or bad is not None:
+        what = f"tile {bad}" if bad is not None else "scale/bands/lr_tile/dtype or scene names"
+        raise DataError(f"{path}: inconsistent manifest ({what}); prepare the dataset again")
+
+
+def check_arrays(root: str | Path, manifest: Manifest) -> None:
+    """Every scene's stacks exist and hold the shape and dtype the manifest declares (headers only)."""
+    t, c, s = manifest.lr_tile, manifest.bands, manifest.scale
+    for scene in manifest.scenes:
+        lr, hr = open_scene(root, scene.name)
+        for arr, path, side in zip((lr, hr), scene_paths(Path(root), scene.name), (t, t * s), strict=True):
+            want = (scene.tiles, c, side, side)
+            if arr.shape != want or arr.dtype != np.dtype(manifest.dtype):
+                raise DataError(f"{path}: holds {arr.dtype} {arr.shape} but the manifest declares "
+                                f"{manifest.dtype} {want}; prepare the dataset again")  # fmt: skip
 
 
 def open_scene(root: str | Path, scene: str) -> tuple[np.ndarray, np.ndarray]:
     """Memory-mapped (LR, HR) tile stacks of one scene."""
-    lr_path, hr_path = scene_paths(Path(root), scene)
-    return np.load(lr_path, mmap_mode="r"), np.load(hr_path, mmap_mode="r")
+    paths = scene_paths(Path(root), scene)
+    arrays = []
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"{path}: missing from the dataset; prepare the dataset again")
+        try:
+            arrays.append(np.load(path, mmap_mode="r"))
+        except (ValueError, OSError, EOFError) as exc:  # truncated: "mmap length is greater than file size"
+            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"{path}: truncated or corrupt ({cause}); prepare the dataset again") from None
+    return arrays[0], arrays[1]

@@ -16,6 +16,7 @@ from torch import nn
 from satsr import SCALE
 from satsr.dataset import TileDataset
 from satsr.normalise import Normalisation
+from satsr.outputs import write_errors
 from satsr.precision import Precision
 from satsr.raster import atomic_output
 
@@ -114,7 +115,7 @@ class CsvLog:
 
     def append(self, row: dict[str, Any]) -> None:
         new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
+        with write_errors(self.path), self.path.open("a", newline="") as f:
             writer = csv.DictWriter(f, LOG_FIELDS, extrasaction="ignore")
             if new:
                 writer.writeheader()

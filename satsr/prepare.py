@@ -9,6 +9,7 @@ interrupted run leaves no finished-looking dataset.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -18,13 +19,14 @@ import numpy as np
 
 from satsr import SCALE, __version__
 from satsr.degrade import Degradation, degrade
-from satsr.errors import DataError, UsageError
-from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest
+from satsr.errors import DataError, OutputExistsError, UsageError
+from satsr.manifest import MANIFEST, Manifest, SceneRecord, TileRecord, save_manifest
 from satsr.normalise import Normalisation
+from satsr.outputs import refuse_inputs
 from satsr.pairs import Candidate, FillRule, SceneSource, estimate_shift, held_out, open_scene, sources_for
 from satsr.progress import Progress, silent
 from satsr.raster import atomic_output
-from satsr.split import BUFFER, SplitSpec, TilePosition, assign_splits
+from satsr.split import AUTO_BLOCK, BUFFER, SplitSpec, TilePosition, split_notes, split_with_blocks
 from satsr.tilestack import SceneStack
 
 REASONS = ("invalid", "uniform", "misregistered", BUFFER)  # why a candidate tile was dropped
@@ -40,7 +42,7 @@ class PrepareConfig:
     val: float = 0.1  # fraction of tiles (outside held-out scenes) in validation blocks
     test: float | None = None  # fraction in test blocks; None: 0.1, or 0 when test_scenes are given
     test_scenes: tuple[str, ...] = ()  # scene names or glob patterns held out whole as test
-    block: int = 8  # split block side in tile positions
+    block: int | None = None  # split block side in tile positions; None: 8, or smaller if 8 leaves val empty
     seed: int = 0  # seed of the split and of the degradation draws
     bands: tuple[int, ...] | None = None  # 1-based band selection; None: all non-alpha bands
     fill: FillRule = field(default_factory=FillRule)  # black fill detection in rasters that declare no mask
@@ -52,16 +54,25 @@ class PrepareConfig:
 
     def split_spec(self) -> SplitSpec:
         test = self.test if self.test is not None else (0.0 if self.test_scenes else 0.1)
-        return SplitSpec(val=self.val, test=test, block=self.block, seed=self.seed)
+        return SplitSpec(val=self.val, test=test, block=self.block or AUTO_BLOCK, seed=self.seed)
 
     def check(self) -> None:
         if self.tile < 8 or self.step < 1:
             raise UsageError(f"--tile {self.tile} / --stride {self.stride}: need tile >= 8 and stride >= 1")
         if not 0 < self.valid_fraction <= 1:
             raise UsageError(f"--valid-fraction {self.valid_fraction}: must be in (0, 1]")
+        if self.block is not None and self.block < 1:
+            raise UsageError(f"--block {self.block}: a split block is at least 1 tile wide")
+        if self.seed < 0:
+            raise UsageError(f"--seed {self.seed}: must be 0 or more")
         spec = self.split_spec()
-        if spec.val < 0 or spec.test < 0 or spec.val + spec.test >= 1:
+        if not (spec.val >= 0 and spec.test >= 0 and spec.val + spec.test < 1):  # NaN fails too
             raise UsageError(f"--val {spec.val} --test {spec.test}: need fractions >= 0 with a sum below 1")
+        for name, value in (("--min-std", self.min_std), ("--max-shift", self.max_shift)):
+            if not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"{name} {value}: must be a finite number >= 0")
+        if self.fill.value is not None and not math.isfinite(self.fill.value):
+            raise UsageError(f"--nodata-value {self.fill.value}: give a finite value, or 'none' for no fill")
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class PrepareResult:
     shift: dict[str, float]  # distribution of measured shifts in LR px (count, median, p90, max)
     normalisation: Normalisation  # stored in the manifest, later in the weights
     seconds: float  # wall time
+    notes: list[str] = field(default_factory=list)  # what the user should know (split block, empty val)
 
 
 @dataclass
@@ -106,6 +118,8 @@ def prepare(
     """Build a dataset from real pairs (degradation None) or aerial rasters (degradation given)."""
     start = time.perf_counter()
     config.check()
+    refuse_inputs([output], inputs, "dataset folder")
+    _check_replaceable(output, overwrite)
     sources = sources_for(inputs, degradation is not None)
     test_names = held_out(sources, config.test_scenes)
     bands, dtype = _validate(sources, config)
@@ -117,7 +131,10 @@ def prepare(
                 collected.append(_scene_pass(source, i, config, degradation, stack, progress))
             stacks.append(stack)
         positions = [p for c in collected for p in c.positions]
-        splits = assign_splits(positions, config.split_spec(), config.tile, config.step, test_names)
+        auto = config.block is None
+        spec = config.split_spec()
+        splits, block = split_with_blocks(positions, spec, config.tile, config.step, test_names, auto)
+        config = replace(config, block=block)  # the manifest records the block side used
         if not positions:
             dropped = {r: sum(c.dropped[r] for c in collected) for r in REASONS[:3]}
             raise DataError(
@@ -128,7 +145,20 @@ def prepare(
         manifest = _manifest(collected, splits, config, degradation, bands, dtype)
         save_manifest(tmp, replace(manifest, normalisation=norm.to_dict()))
     summaries = _summaries(collected, splits)
-    return PrepareResult(output, summaries, shift_stats(collected), norm, time.perf_counter() - start)
+    notes = split_notes(splits, config.split_spec(), shrunk=auto and block != AUTO_BLOCK)
+    return PrepareResult(output, summaries, shift_stats(collected), norm, time.perf_counter() - start, notes)
+
+
+def _check_replaceable(output: Path, overwrite: bool) -> None:
+    """--overwrite replaces a satsr dataset (or an empty folder), never another file or folder."""
+    if not overwrite or not output.exists() or (output / MANIFEST).is_file():
+        return
+    if output.is_dir() and not any(output.iterdir()):
+        return
+    raise OutputExistsError(
+        f"{output}: exists and is not a satsr dataset; --overwrite replaces only datasets, "
+        "choose another -o (or remove it yourself)"
+    )
 
 
 def _validate(sources: list[SceneSource], config: PrepareConfig) -> tuple[int, str]:

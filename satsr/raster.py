@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,13 +11,16 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from satsr.errors import DataError, GeoMismatchError, OutputExistsError
+from satsr.errors import DataError, GeoMismatchError
+from satsr.outputs import atomic_output, gdal_cause
+
+__all__ = ["atomic_output"]  # re-exported: the tools import it from here
 
 
 @contextmanager
@@ -81,10 +82,16 @@ def read_window(
     only where every selected band is valid (nodata value, internal mask and alpha all honoured).
     """
     inside = _inside(src, window)  # a boundless read goes through a VRT: ~20x slower, only when needed
-    data = src.read(bands, window=window, boundless=not inside, fill_value=fill)
-    if not has_mask(src) and inside:
-        return data, np.ones(data.shape[1:], dtype=bool)
-    masks = src.read_masks(bands, window=window, boundless=not inside)
+    try:
+        data = src.read(bands, window=window, boundless=not inside, fill_value=fill)
+        if not has_mask(src) and inside:
+            return data, np.ones(data.shape[1:], dtype=bool)
+        masks = src.read_masks(bands, window=window, boundless=not inside)
+    except RasterioError as exc:  # GDAL's outer message is "Read failed. See previous exception"
+        raise DataError(
+            f"{src.name}: cannot read its pixels ({gdal_cause(exc)}); the file is truncated or corrupt, "
+            "copy or export it again"
+        ) from None
     return data, np.all(masks > 0, axis=0)
 
 
@@ -117,36 +124,6 @@ def upscaled_profile(src: DatasetReader, scale: int, bands: list[int]) -> dict[s
         "interleave": "pixel",
         "BIGTIFF": "IF_SAFER",
     }
-
-
-@contextmanager
-def atomic_output(final: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling path; move it onto `final` only when the block completes.
-
-    Works for files and directories. On any exception (Ctrl-C included) the temporary is removed and
-    `final` is untouched; after SIGKILL only a `*.tmp` sibling can remain, never a partial `final`.
-    """
-    final = Path(final)
-    if final.exists() and not overwrite:
-        raise OutputExistsError(f"{final}: already exists; pass --overwrite to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    _remove(tmp)
-    try:
-        yield tmp
-    except BaseException:
-        _remove(tmp)
-        raise
-    if final.exists():
-        _remove(final)
-    os.replace(tmp, final)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 BUFFER = "buffer"  # the reason recorded for val/test tiles dropped next to train tiles
+AUTO_BLOCK = 8  # default block side; prepare tries smaller ones when it leaves val or test empty
+MIN_AUTO_BLOCK = 3  # a smaller block loses every tile to the buffer when train tiles surround it
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,37 @@ def _buffer(tiles: Sequence[TilePosition], splits: list[str], tile: int, stride:
 def touches(a: TilePosition, b: TilePosition, tile: int) -> bool:
     """True when the closed footprints of two tiles of `tile` px intersect (overlap or shared edge/corner)."""
     return a.scene == b.scene and abs(a.col - b.col) <= tile and abs(a.row - b.row) <= tile
+
+
+def split_with_blocks(
+    tiles: Sequence[TilePosition], spec: SplitSpec, tile: int, stride: int, held_out: set[str], auto: bool
+) -> tuple[list[str], int]:
+    """`assign_splits`, and the block side used. With `auto`, the largest side from spec.block halved down
+    to MIN_AUTO_BLOCK that leaves no wanted split (fraction > 0) empty: few tiles in big blocks otherwise
+    give no val split at all (a block joins val only if that does not overshoot its quota)."""
+    sides = [spec.block]
+    while auto and sides[-1] > MIN_AUTO_BLOCK:
+        sides.append(max(sides[-1] // 2, MIN_AUTO_BLOCK))
+    for side in sides:
+        splits = assign_splits(tiles, replace(spec, block=side), tile, stride, held_out)
+        if not empty_splits(splits, spec):
+            return splits, side
+    return assign_splits(tiles, spec, tile, stride, held_out), spec.block
+
+
+def empty_splits(splits: list[str], spec: SplitSpec) -> list[str]:
+    """The held-out splits asked for (fraction > 0) that got no tile."""
+    wanted = (("val", spec.val), ("test", spec.test))
+    return [name for name, share in wanted if share > 0 and name not in splits]
+
+
+def split_notes(splits: list[str], spec: SplitSpec, shrunk: bool) -> list[str]:
+    """What the user should know about the split: a smaller block than the default, an empty split."""
+    notes = []
+    if shrunk:
+        notes.append(f"split blocks of {spec.block}x{spec.block} tiles: {AUTO_BLOCK} left val or test empty")
+    kept = sum(s != BUFFER for s in splits)
+    for name in empty_splits(splits, spec):
+        use = "`satsr train` needs a val split" if name == "val" else "`satsr evaluate` scores the test split"
+        notes.append(f"the {name} split is empty ({kept} tiles kept); {use}: add scenes, or lower --block")
+    return notes

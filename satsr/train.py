@@ -29,10 +29,11 @@ from satsr.errors import OutputExistsError, TrainingError
 from satsr.gan import Nets, adversarial_step, build_nets, initial_generator, pretrain_step, unwrap, update_ema
 from satsr.models import flush_denormals
 from satsr.monitor import CsvLog, pick, plot_curves, sample_grid, validate
+from satsr.outputs import refuse_inputs, remove, write_errors
 from satsr.precision import Precision, resolve_precision
 from satsr.progress import Progress, silent
 from satsr.raster import atomic_output
-from satsr.weights import save_weights
+from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
 OUTPUTS = ("config.toml", "log.csv", "curves.png", CHECKPOINT, "psnr.safetensors", "best.safetensors",
@@ -83,19 +84,40 @@ def run_training(
     with _distributed(cfg) as (rank, world, device):
         sources = open_sources(datasets)
         # Checked before anything is written: a run that cannot start leaves no directory behind.
-        init = initial_generator(cfg, sources[0]) if cfg.init_weights and not resume else None
+        init_path = resolve_weights(cfg.init_weights) if cfg.init_weights and not resume else None
+        refuse_inputs([Path(run_dir)], [s.root for s in sources] + [init_path], "run directory")
+        init = initial_generator(cfg, sources[0]) if init_path is not None else None
         precision = resolve_precision(cfg.precision, device)
         run = Run(cfg, Path(run_dir), sources, precision, rank, world, command=command)
-        _prepare_run_dir(run, resume, overwrite)
-        torch.manual_seed(cfg.seed)
-        nets = build_nets(cfg, sources[0].manifest.bands, precision, world, init)
-        if resume:
-            _restore(run, nets, load_checkpoint(run.run_dir))
-        if run.main:
-            with atomic_output(run.run_dir / "config.toml", overwrite=True) as tmp:
-                tmp.write_text(to_toml(cfg))
-        _loop(run, nets, progress, on_metrics or (lambda row: None))
+        splits = _splits(run)
+        state = load_checkpoint(run.run_dir) if resume else None  # a bad checkpoint changes nothing
+        fresh = not run.run_dir.exists()
+        try:
+            _prepare_run_dir(run, resume, overwrite)
+            torch.manual_seed(cfg.seed)
+            nets = build_nets(cfg, sources[0].manifest.bands, precision, world, init)
+            if state is not None:
+                _restore(run, nets, state)
+            if run.main:
+                with atomic_output(run.run_dir / "config.toml", overwrite=True) as tmp:
+                    tmp.write_text(to_toml(cfg))
+            _loop(run, nets, splits, progress, on_metrics or (lambda row: None))
+        except BaseException:
+            if fresh and run.main and not (run.run_dir / CHECKPOINT).exists():
+                remove(run.run_dir)  # nothing to resume: a failed new run leaves no folder behind
+            raise
         return TrainResult(run.run_dir, run.step, run.best_psnr, run.last_val)
+
+
+def _splits(run: Run) -> tuple[TileDataset, TileDataset]:
+    """The train and val splits, refused before the run directory exists when training cannot use them."""
+    train, val = TileDataset(run.sources, "train", run.cfg.hr_crop), TileDataset(run.sources, "val")
+    for name, split in (("train", train), ("val", val)):
+        if len(split) == 0:
+            root = run.sources[0].root
+            raise TrainingError(f"{root}: the {name} split is empty; prepare the data again with a {name} "
+                                "split (more scenes, or a smaller --block)")  # fmt: skip
+    return train, val
 
 
 @contextlib.contextmanager
@@ -122,6 +144,8 @@ def _distributed(cfg: TrainConfig) -> Iterator[tuple[int, int, torch.device]]:
 def _prepare_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber a run; --overwrite removes only satsr's own outputs from it."""
     d = run.run_dir
+    if d.exists() and not d.is_dir():
+        raise OutputExistsError(f"{d}: is a file, not a run directory; choose another -o")
     used = d.exists() and any(d.iterdir())
     if used and not resume and not overwrite:
         raise OutputExistsError(f"{d}: run directory exists; pass --resume to continue it or --overwrite")
@@ -129,14 +153,20 @@ def _prepare_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
         raise TrainingError(f"{d / CHECKPOINT}: no checkpoint to resume from; start the run without --resume")
     if run.world > 1:
         dist.barrier()  # every rank has looked before rank 0 creates anything
+    with write_errors(d):
+        _make_run_dir(run, resume, overwrite)
+    if run.world > 1:
+        dist.barrier()
+
+
+def _make_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
+    d = run.run_dir
     if run.main:
         if overwrite and not resume:
             for name in OUTPUTS:
                 path = d / name
                 shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         (d / "samples").mkdir(parents=True, exist_ok=True)
-    if run.world > 1:
-        dist.barrier()
 
 
 def _state(run: Run, nets: Nets) -> dict[str, Any]:
@@ -155,14 +185,19 @@ def _restore(run: Run, nets: Nets, state: dict[str, Any]) -> None:
     ]
     if changed:
         raise TrainingError(f"{run.run_dir}: cannot resume with another architecture ({', '.join(changed)})")
-    unwrap(nets.g).load_state_dict(state["g"])
-    unwrap(nets.d).load_state_dict(state["d"])
-    nets.ema.load_state_dict(state["ema"])
-    nets.opt_g.load_state_dict(state["opt_g"])
-    nets.opt_d.load_state_dict(state["opt_d"])
-    run.step, run.last_val = int(state["step"]), dict(state["last_val"])
-    run.best_psnr, run.best_pretrain_psnr = float(state["best_psnr"]), float(state["best_pretrain_psnr"])
-    set_rng_state(state["rng"])
+    try:
+        unwrap(nets.g).load_state_dict(state["g"])
+        unwrap(nets.d).load_state_dict(state["d"])
+        nets.ema.load_state_dict(state["ema"])
+        nets.opt_g.load_state_dict(state["opt_g"])
+        nets.opt_d.load_state_dict(state["opt_d"])
+        run.step, run.last_val = int(state["step"]), dict(state["last_val"])
+        run.best_psnr, run.best_pretrain_psnr = float(state["best_psnr"]), float(state["best_pretrain_psnr"])
+        set_rng_state(state["rng"])
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"{run.run_dir / CHECKPOINT}: inconsistent checkpoint ({cause}); start afresh "
+                            "(--overwrite)") from None  # fmt: skip
     if run.main:
         CsvLog(run.run_dir / "log.csv").truncate_after(run.step)
 
@@ -203,17 +238,18 @@ def _checked(run: Run, metrics: dict[str, Any]) -> dict[str, float]:
     if bad:
         raise TrainingError(
             f"training diverged at step {run.step + 1}: non-finite {', '.join(bad)}; nothing was saved after "
-            f"{run.run_dir / CHECKPOINT}; lower lr_g/lr_d or grad_clip (--config) and rerun with --resume"
+            f"{run.run_dir / CHECKPOINT}; lower lr_g/lr_d or grad_clip (--config) and rerun"
+            + (" with --resume" if (run.run_dir / CHECKPOINT).exists() else "")
         )
     return out
 
 
-def _loop(run: Run, nets: Nets, progress: Progress, on_metrics: MetricsCallback) -> None:
+def _loop(
+    run: Run, nets: Nets, splits: tuple[TileDataset, TileDataset], progress: Progress,
+    on_metrics: MetricsCallback,
+) -> None:  # fmt: skip
     cfg = run.cfg
-    train = TileDataset(run.sources, "train", cfg.hr_crop)
-    val = TileDataset(run.sources, "val")
-    if run.main and len(val) == 0:
-        raise TrainingError(f"{run.sources[0].root}: the val split is empty; prepare data with a val split")
+    train, val = splits
     val_ids = pick(len(val), cfg.val_tiles)
     batches = _loader(run, train)
     sums: dict[str, float] = {}

@@ -91,6 +91,8 @@ def render_prepare(result: PrepareResult) -> None:
                       f"p90 {shift['p90']:.2f}, max {shift['max']:.2f}", highlight=False)  # fmt: skip
     norm = result.normalisation
     console.print(f"normalisation ({norm.dtype}): low {norm.low} high {norm.high}", highlight=False)
+    for note in result.notes:
+        console.print(f"[bold yellow]note:[/] {note}", highlight=False)
 
 
 def render_evaluation(report: EvaluationReport) -> None:
@@ -170,13 +172,13 @@ def evaluation_caption(report: EvaluationReport) -> str:
 def render_weights(loaded: LoadedWeights) -> None:
     """What a model expects (bands, dtype, normalisation) and where it came from, as a table on stdout."""
     meta, norm, spec = loaded.metadata, loaded.normalisation, loaded.generator.spec
-    training = meta.get("training", {})
-    datasets = [f"{d['path']} ({', '.join(f'{n} {k}' for k, n in d['tiles'].items())} tiles)"
-                for d in meta.get("datasets", [])]  # fmt: skip
-    val = meta.get("val", {})
+    training, val = _mapping(meta.get("training")), _mapping(meta.get("val"))  # provenance may be absent
+    datasets = [f"{d.get('path', '?')} ({', '.join(f'{n} {k}' for k, n in _mapping(d.get('tiles')).items())} "
+                "tiles)" for d in meta.get("datasets") or [] if isinstance(d, dict)]  # fmt: skip
     rows = {
         "file": str(loaded.path),
-        "architecture": f"{meta['architecture']['name']}: {spec.features} features, {spec.blocks} blocks, "
+        "architecture": f"{meta['architecture'].get('name', '?')}: {spec.features} features, "
+                        f"{spec.blocks} blocks, "
                         f"x{spec.scale}, receptive radius {loaded.generator.receptive_radius} LR px",
         "input": f"{spec.bands} bands of {norm.dtype}",
         "normalisation": f"(value - low) / (high - low); low {list(norm.low)}, high {list(norm.high)}",
@@ -192,3 +194,7 @@ def render_weights(loaded: LoadedWeights) -> None:
     for key, value in rows.items():
         table.add_row(key, value)
     Console().print(table)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from satsr import __version__
+from satsr import SCALE, __version__
 from satsr.errors import WeightsError
 from satsr.models import Generator, GeneratorSpec, flush_denormals
 from satsr.normalise import Normalisation
-from satsr.raster import atomic_output
+from satsr.outputs import atomic_output, first_line
 
 # Short names for the shipped models; `satsr upscale` without --weights uses DEFAULT_WEIGHTS.
 SHIPPED = {"gan": "satsr_x4_gan.safetensors", "psnr": "satsr_x4_psnr.safetensors"}
@@ -64,7 +65,8 @@ def _run_model(run_dir: Path) -> Path:
     """What a run made, chosen as the shipped pair is: the GAN once an adversarial phase has ended, else the
     best pixel-loss weights. (best.safetensors, the best val PSNR overall, is almost never the GAN.)"""
     final = run_dir / "final.safetensors"
-    if final.exists() and _read_metadata(final).get("phase") == "adversarial":
+    meta = _read_metadata(final) if final.exists() else None
+    if isinstance(meta, dict) and meta.get("phase") == "adversarial":
         return final
     return run_dir / "psnr.safetensors"
 
@@ -90,31 +92,80 @@ def save_weights(
 
 
 def load_weights(name: str | Path | None = None) -> LoadedWeights:
-    """Load a generator by short name, file or run directory."""
+    """Load a generator by short name, file or run directory; metadata and tensors are checked first."""
     path = resolve_weights(name)
     meta = _read_metadata(path)
+    spec, norm = checked_metadata(path, meta)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:
-        raise WeightsError(f"{path}: not a satsr weights file ({exc}); {NOT_SATSR_HINT}") from None
-    arch = meta["architecture"]
-    spec = GeneratorSpec(**{k: int(arch[k]) for k in ("bands", "features", "blocks", "scale")})
+        cause = first_line(str(exc))
+        raise WeightsError(f"{path}: not a satsr weights file ({cause}); {NOT_SATSR_HINT}") from None
+    _check_tensors(path, spec, tensors)
     generator = Generator(spec)
-    try:
-        generator.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: tensors do not match the stored architecture ({exc})") from None
+    generator.load_state_dict(tensors)
     generator.eval()
     flush_denormals()  # inference on lightly trained weights is full of denormals
-    return LoadedWeights(generator, Normalisation.from_dict(meta["normalisation"]), meta, path)
+    return LoadedWeights(generator, norm, meta, path)
 
 
-def _read_metadata(path: Path) -> dict[str, Any]:
+def checked_metadata(path: Path, meta: Any) -> tuple[GeneratorSpec, Normalisation]:
+    """The architecture and normalisation a weights file declares, refused unless complete and sane."""
+    bad = f"{path}: malformed satsr metadata"
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{bad} (a JSON {type(meta).__name__}, not an object); {NOT_SATSR_HINT}")
+    arch, norm = meta.get("architecture"), meta.get("normalisation")
+    for key, value in (("architecture", arch), ("normalisation", norm)):
+        if not isinstance(value, dict):
+            raise WeightsError(f"{bad} ('{key}' missing or not an object); {NOT_SATSR_HINT}")
+    assert isinstance(arch, dict) and isinstance(norm, dict)
+    sizes = {k: arch.get(k) for k in ("bands", "features", "blocks", "scale")}
+    wrong = [k for k, v in sizes.items() if type(v) is not int or not 1 <= v <= 4096]
+    if wrong:
+        value = sizes[wrong[0]]
+        raise WeightsError(f"{bad} (architecture {wrong[0]} is {value!r}, not an integer in 1..4096)")
+    if sizes["scale"] != SCALE:
+        raise WeightsError(f"{path}: declares scale {sizes['scale']}; satsr generators upscale by {SCALE}")
+    spec = GeneratorSpec(**sizes)  # type: ignore[arg-type]
+    try:
+        normalisation = Normalisation.from_dict(norm)
+        np.dtype(normalisation.dtype)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{bad} (normalisation: {type(exc).__name__} {first_line(str(exc))})") from None
+    low, high = np.array(normalisation.low), np.array(normalisation.high)
+    if len(low) != spec.bands or len(high) != spec.bands:
+        raise WeightsError(f"{bad} (normalisation for {len(low)}/{len(high)} bands, model of {spec.bands})")
+    if not (np.isfinite(low).all() and np.isfinite(high).all() and (high > low).all()):
+        raise WeightsError(f"{bad} (normalisation needs finite low < high per band, got {norm})")
+    return spec, normalisation
+
+
+def _check_tensors(path: Path, spec: GeneratorSpec, tensors: dict[str, torch.Tensor]) -> None:
+    """Every tensor the declared architecture needs, of its shape, finite; nothing else."""
+    with torch.device("meta"):  # shapes only: a huge declared architecture allocates nothing
+        expected = {k: tuple(v.shape) for k, v in Generator(spec).state_dict().items()}
+    arch = f"bands {spec.bands}, features {spec.features}, blocks {spec.blocks}"
+    missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or extra:
+        what = f"lacks {missing[0]}" if missing else f"has unexpected {extra[0]}"
+        count = len(missing) + len(extra)
+        raise WeightsError(f"{path}: tensors do not match the declared architecture ({arch}): {what} "
+                           f"({count} names differ); {NOT_SATSR_HINT}")  # fmt: skip
+    for key, shape in expected.items():
+        if tuple(tensors[key].shape) != shape:
+            raise WeightsError(f"{path}: tensor {key} has shape {tuple(tensors[key].shape)} but the declared "
+                               f"architecture ({arch}) needs {shape}; the file is inconsistent")  # fmt: skip
+        if not torch.isfinite(tensors[key]).all():
+            raise WeightsError(f"{path}: tensor {key} holds NaN or infinite values; the model diverged")
+
+
+def _read_metadata(path: Path) -> Any:
     try:
         with safe_open(str(path), framework="pt") as f:
             return json.loads((f.metadata() or {})[METADATA_KEY])
-    except (SafetensorError, KeyError, json.JSONDecodeError, OSError) as exc:
-        raise WeightsError(f"{path}: not a satsr weights file ({exc}); {NOT_SATSR_HINT}") from None
+    except (SafetensorError, KeyError, json.JSONDecodeError, OSError, TypeError) as exc:
+        cause = f"{type(exc).__name__} {first_line(str(exc))}"
+        raise WeightsError(f"{path}: not a satsr weights file ({cause}); {NOT_SATSR_HINT}") from None
 
 
 def _jsonable(value: Any) -> Any:
