@@ -1,3 +1,0 @@
-from satsr.cli import main
-
-main()
