@@ -27,6 +27,7 @@ from satsr.config import TrainConfig, to_toml
 from satsr.dataset import CropSampler, Source, TileDataset, open_sources
 from satsr.errors import OutputExistsError, TrainingError
 from satsr.gan import Nets, adversarial_step, build_nets, initial_generator, pretrain_step, unwrap, update_ema
+from satsr.gsd import dataset_lr_gsd
 from satsr.models import flush_denormals
 from satsr.monitor import CsvLog, pick, plot_curves, sample_grid, validate
 from satsr.outputs import refuse_inputs, remove, write_errors
@@ -340,6 +341,7 @@ def _export(run: Run, ema: torch.nn.Module, name: str) -> None:
                      "effective_batch": run.world * run.cfg.batch_size, "precision": run.precision.name},
         "datasets": [_provenance(s) for s in run.sources],
         "val": run.last_val, "phase": _phase(run.cfg, run.step), "step": run.step, "export": name,
+        "lr_gsd_m": dataset_lr_gsd([(s.crs, s.lr_transform) for d in run.sources for s in d.manifest.scenes]),
     }  # fmt: skip
     model = copy.deepcopy(ema).float().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     save_weights(run.run_dir / name, model, run.sources[0].manifest.norm, meta)
@@ -348,8 +350,18 @@ def _export(run: Run, ema: torch.nn.Module, name: str) -> None:
 def _provenance(source: Source) -> dict[str, Any]:
     m = source.manifest
     return {
-        "path": str(source.root.resolve()), "settings": m.settings, "degradation": m.degradation,
+        "path": _shown_path(source.root), "settings": m.settings, "degradation": m.degradation,
         "scenes": [{"name": s.name, "kind": s.kind, "hr_source": s.hr_source, "lr_source": s.lr_source}
                    for s in m.scenes],
         "tiles": {split: len(m.split(split)) for split in ("train", "val", "test")}, "lr_tile": m.lr_tile,
     }  # fmt: skip
+
+
+def _shown_path(root: Path) -> str:
+    """A dataset as weights record it: relative to the working folder when inside it, else by its name
+    (an absolute path would publish a developer's folders with every shipped model)."""
+    resolved = root.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return resolved.name

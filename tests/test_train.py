@@ -49,7 +49,9 @@ def test_cli_end_to_end_two_datasets(make_prepared: Callable[..., Path], tmp_pat
     assert loaded.path == run / "final.safetensors"
     meta = loaded.metadata
     assert meta["training"]["config"]["batch_size"] == 3 and meta["training"]["config"]["hr_crop"] == 32
-    assert [d["path"] for d in meta["datasets"]] == [str(a.resolve()), str(b.resolve())]
+    # outside the working folder a dataset is recorded by name: no developer's absolute path in weights
+    assert [d["path"] for d in meta["datasets"]] == [a.name, b.name]
+    assert meta["lr_gsd_m"] == pytest.approx([0.3, 0.3], rel=1e-3)  # measured from the LR grids
     assert {"val_psnr", "val_psnr_bicubic", "val_mse"} <= set(meta["val"])
     final = load_weights(run / "final.safetensors").metadata
     assert final["phase"] == "adversarial" and final["step"] == 4
