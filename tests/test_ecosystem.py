@@ -182,3 +182,19 @@ def test_two_processes_over_four_scenes(tmp_path, make_raster, rng) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"s{i}_x4.tif" for i in range(4)]
     assert all("shard" in e and "2 of 4 scenes" in e for e in errors)
 
+
+def test_python_api_array_equals_file(tmp_path, make_raster, rng) -> None:
+    import satsr
+
+    weights = tiny_weights(tmp_path)
+    lr = smooth_image(rng, 3, 36, 28)
+    scene = make_raster("a.tif", lr)
+    by_file = satsr.upscale_file(scene, tmp_path / "a_x4.tif", weights, tile=16)
+    with rasterio.open(scene) as ds:
+        hr, transform = satsr.upscale_array(lr, ds.transform, ds.crs, weights, tile=16)
+    expected, meta = read(by_file.dst)
+    assert np.array_equal(hr, expected) and transform == meta["transform"]
+    report = satsr.score(sr=by_file.dst, hr=by_file.dst, metrics=("mse",))
+    assert report.scores["sr"]["mse"].overall == 0
+    with pytest.raises(AttributeError):
+        satsr.no_such_function  # noqa: B018
