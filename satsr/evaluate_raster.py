@@ -59,11 +59,12 @@ def evaluate_model_on_pair(
     loaded = load_weights(model)
     with tempfile.TemporaryDirectory(prefix="satsr-evaluate-") as tmp:
         sr = Path(tmp) / "sr.tif"
-        upscale_options = UpscaleOptions(overwrite=True, precision=options.precision)
+        # scoring a model on imagery of another pixel size is a fair question: noted, not refused
+        upscale_options = UpscaleOptions(overwrite=True, precision=options.precision, ignore_gsd=True)
         upscaled = upscale_file(as_source(lr), sr, loaded, upscale_options, progress)
         report = evaluate_rasters(sr, hr, lr, options, progress, loaded.normalisation, align_hr=True)
     settings = {**report.settings, "model": weights_summary(loaded), "sr": "upscale_file output (temporary)",
-                "precision": upscaled.precision}  # fmt: skip
+                "precision": upscaled.precision, "notes": list(upscaled.notes)}  # fmt: skip
     seconds = time.perf_counter() - start
     return EvaluationReport("model-raster", settings, report.scores, report.counts, seconds, report.crops,
                             report.display_norm)  # fmt: skip

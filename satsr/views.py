@@ -58,16 +58,18 @@ TRAIN_LOG_KEYS = ("loss_pixel", "loss_adv", "loss_d", "d_real", "d_fake", "d_acc
 
 @contextmanager
 def rich_progress() -> Iterator:
-    """A progress callback `report(task, completed, total)` drawn as rich bars on stderr."""
+    """A progress callback `report(task, completed, total)` drawn as rich bars on stderr: one bar per stage
+    ("STAGE: ITEM" tasks share their stage's bar, which names the item)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=console, transient=False, disable=console.quiet) as bars:
         ids: dict[str, TaskID] = {}
 
         def report(task: str, completed: int, total: int) -> None:
-            if task not in ids:
-                ids[task] = bars.add_task(task, total=total)
-            bars.update(ids[task], completed=completed, total=total)
+            stage = task.split(": ", 1)[0]
+            if stage not in ids:
+                ids[stage] = bars.add_task(escape(task), total=total)
+            bars.update(ids[stage], completed=completed, total=total, description=escape(task))
 
         yield report
 
