@@ -14,6 +14,7 @@ from rich.markup import escape
 from satsr import __version__, views
 from satsr.cli_upscale import upscale
 from satsr.errors import Interrupted, SatsrError, UsageError
+from satsr.runtime import handle_signals, quiet_libtiff
 
 if TYPE_CHECKING:
     from satsr.evaluate import EvaluateOptions, EvaluationReport
@@ -200,6 +201,7 @@ def evaluate(
     to_stdout = json_out == "-"  # `--json -`: the JSON on stdout, the table on stderr
     outputs = [Path(p) if p and p != "-" else None for p in (json_out, figure, human_test)]
     check_outputs(outputs[:2], overwrite, _evaluate_inputs(model, dataset, sr, lr, hr), folders=outputs[2:])
+    quiet_libtiff()
     with views.rich_progress() as report_progress:
         report = _run_evaluation(model, dataset, sr, lr, hr, options, report_progress)
     views.render_evaluation(report, stderr=to_stdout)
@@ -307,8 +309,7 @@ def main() -> None:
     non-zero exit (2 for usage errors, 128 + N for signal N), never a traceback."""
     # typer may vendor click: its exception classes are found through the ones typer exports
     click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-    _handle_signals()
-    _quiet_libtiff()
+    handle_signals()
     try:
         code = app(standalone_mode=False)  # click errors and signals reach this function, not typer's exit
     except SatsrError as exc:
@@ -336,50 +337,6 @@ def main() -> None:
 def _fail(message: str, code: int) -> NoReturn:
     views.alerts.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
-
-
-def _quiet_libtiff() -> None:
-    """Stop libtiff's default handler printing raw lines ("_tiffWriteProc: No space left on device.")
-    on stderr: GDAL reports the failure itself, and satsr turns it into its one line. Only for the libtiff
-    bundled with rasterio's wheels; elsewhere nothing changes."""
-    import ctypes
-    import glob
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("rasterio")
-    if spec is None or spec.origin is None:
-        return
-    found = glob.glob(os.path.join(os.path.dirname(spec.origin), "..", "rasterio.libs", "libtiff-*.so*"))
-    try:
-        libtiff = ctypes.CDLL(found[0])
-        libtiff.TIFFSetErrorHandler.restype = ctypes.c_void_p
-        libtiff.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
-        libtiff.TIFFSetErrorHandler(None)
-    except (IndexError, OSError, AttributeError):
-        return
-
-
-def _handle_signals() -> None:
-    """SIGINT and SIGTERM unwind like Ctrl-C (temporaries removed) and then print one line.
-
-    A repeated signal is ignored while the first one unwinds, so the clean-up runs to its end (SIGKILL
-    still stops everything; its temporaries are removed by the next run on the same output).
-    """
-    import os
-    import signal
-
-    pid, fired = os.getpid(), []
-
-    def handler(signum: int, frame: object) -> None:
-        if os.getpid() != pid:  # a forked worker (DataLoader) leaves the way torch expects
-            raise KeyboardInterrupt
-        if not fired:
-            fired.append(signum)
-            raise Interrupted(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

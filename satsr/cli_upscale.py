@@ -69,6 +69,9 @@ def upscale(
         overwrite=overwrite,
     )  # fmt: skip
     options.resolved_precision()  # an unavailable device is a usage error now, not a failure per scene
+    from satsr.runtime import quiet_libtiff
+
+    quiet_libtiff()
     loaded = load_weights(weights)
     from satsr.outputs import refuse_inputs
 

@@ -26,7 +26,7 @@ TEMP_MARK = ".satsr-"  # between the final name and HOST-PID in every temporary'
 FIXES = {
     errno.ENOSPC: "free some space or write elsewhere",
     errno.EDQUOT: "free some space or write elsewhere",
-    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EROFS: "write elsewhere",
     errno.EACCES: "write elsewhere or fix the folder's permissions",
     errno.EPERM: "write elsewhere or fix the folder's permissions",
     errno.EFBIG: "the file is too large for this file system; write elsewhere",

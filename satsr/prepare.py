@@ -57,7 +57,7 @@ class PrepareConfig:
         return SplitSpec(val=self.val, test=test, block=self.block or AUTO_BLOCK, seed=self.seed)
 
     def check(self) -> None:
-        if self.tile < 8 or self.step < 1:
+        if self.tile < 8 or (self.stride is not None and self.stride < 1):
             raise UsageError(f"--tile {self.tile} / --stride {self.stride}: need tile >= 8 and stride >= 1")
         if not 0 < self.valid_fraction <= 1:
             raise UsageError(f"--valid-fraction {self.valid_fraction}: must be in (0, 1]")

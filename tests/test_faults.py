@@ -432,7 +432,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
 
     yield mount
     for target in mounted:
-        subprocess.run(["umount", str(target)], check=False)
+        subprocess.run(["umount", "-l", str(target)], check=False)  # lazy: GDAL may hold a handle
 
 
 def test_real_full_disk_and_read_only_folder(cli, world, tmp_path, tmpfs) -> None:
