@@ -29,7 +29,7 @@ from satsr.errors import OutputExistsError, TrainingError
 from satsr.gan import Nets, adversarial_step, build_nets, initial_generator, pretrain_step, unwrap, update_ema
 from satsr.gsd import dataset_lr_gsd
 from satsr.models import flush_denormals
-from satsr.monitor import CsvLog, pick, plot_curves, sample_grid, validate
+from satsr.monitor import VALIDATE_TASK, CsvLog, pick, plot_curves, sample_grid, validate
 from satsr.outputs import refuse_inputs, remove, write_errors
 from satsr.precision import Precision, resolve_precision
 from satsr.progress import Progress, silent
@@ -257,7 +257,7 @@ def _loop(
     counts: dict[str, int] = {}
     start_time, step_time = time.perf_counter(), 0.0
     if run.step == 0 and cfg.pretrain_steps == 0:
-        _validate(run, nets, val, val_ids, on_metrics)  # psnr.safetensors = the starting (bicubic) model
+        _validate(run, nets, val, val_ids, on_metrics, progress)  # psnr.safetensors = the starting model
     task = f"train ({run.precision.describe()})"
     progress(task, run.step, cfg.steps)
     while run.step < cfg.steps:
@@ -291,7 +291,7 @@ def _loop(
             on_metrics(row)
             sums, counts, step_time = {}, {}, 0.0
         if run.step % cfg.val_every == 0 or run.step in (cfg.pretrain_steps, cfg.steps):
-            _validate(run, nets, val, val_ids, on_metrics)
+            _validate(run, nets, val, val_ids, on_metrics, progress)
         if run.main and (run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps):
             save_checkpoint(run.run_dir, _state(run, nets))
         progress(task, run.step, cfg.steps)
@@ -312,12 +312,15 @@ def _adv_weight(cfg: TrainConfig, step: int) -> float:
     return cfg.adv_weight * min(1.0, done / cfg.adv_ramp_steps) if cfg.adv_ramp_steps else cfg.adv_weight
 
 
-def _validate(run: Run, nets: Nets, val: TileDataset, ids: list[int], on_metrics: MetricsCallback) -> None:
+def _validate(
+    run: Run, nets: Nets, val: TileDataset, ids: list[int], on_metrics: MetricsCallback, progress: Progress
+) -> None:
     """Rank 0 scores the EMA generator, draws the sample grid and refreshes psnr/best weights."""
     if not run.main:
         return
     cfg = run.cfg
-    scores = validate(nets.ema, val, ids, run.precision)
+    scores = validate(nets.ema, val, ids, run.precision, progress)
+    progress(VALIDATE_TASK, len(ids), len(ids))
     run.last_val = scores
     phase = _phase(cfg, run.step)
     row = {"step": run.step, "phase": phase, **scores}

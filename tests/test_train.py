@@ -81,8 +81,11 @@ def test_other_adversarial_losses_and_unrolled_d(
 ) -> None:
     data = make_prepared(lr_tile=8)
     cfg = tiny(steps=3, pretrain_steps=1, adv_loss=adv_loss, d_unroll=2, sample_tiles=0)
-    result = run_training([data], tmp_path / "run", cfg)
+    calls: list[tuple[str, int, int]] = []
+    result = run_training([data], tmp_path / "run", cfg, progress=lambda *a: calls.append(a))
     assert result.step == 3 and np.isfinite(result.final_val["val_psnr"])
+    validating = [c for c in calls if c[0] == "validate"]  # validation moves a bar of its own
+    assert validating[0][1] == 0 and validating[-1][1] == validating[-1][2] > 0
 
 
 def test_existing_run_refused_then_overwritten(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
