@@ -66,10 +66,13 @@ def weights_lr_gsd(metadata: dict[str, Any]) -> tuple[float, float]:
     """(lowest, highest) LR GSD in metres of the scenes the weights were trained on (`lr_gsd_m`); 30 cm
     for files that do not state it."""
     value = metadata.get("lr_gsd_m")
-    numbers = isinstance(value, list) and all(isinstance(v, int | float) and v > 0 for v in value)
-    if numbers and len(value) == 2:
+    if isinstance(value, list) and len(value) == 2 and _positive(value):
         return float(min(value)), float(max(value))
     return DEFAULT_LR_GSD_M, DEFAULT_LR_GSD_M
+
+
+def _positive(values: list[Any]) -> bool:
+    return all(isinstance(v, int | float) and v > 0 for v in values)
 
 
 def describe_gsd(trained: tuple[float, float], scale: int = 1) -> str:

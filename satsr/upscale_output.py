@@ -87,7 +87,8 @@ def _sha256(path: Path, mtime_ns: int) -> str:
 def add_overviews(path: Path) -> None:
     """Internal overviews (2, 4, 8 ... averaged, deflate) on a finished plain GeoTIFF."""
     with rasterio.Env(COMPRESS_OVERVIEW="DEFLATE"), rasterio.open(path, "r+") as dst:
-        factors, side = [], min(dst.width, dst.height)
+        factors: list[int] = []
+        side = min(dst.width, dst.height)
         while side // 2 ** (len(factors) + 1) >= OVERVIEW_MIN_SIDE // 2 and len(factors) < 12:
             factors.append(2 ** (len(factors) + 1))
         if factors:

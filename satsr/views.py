@@ -131,7 +131,7 @@ def render_evaluation(report: EvaluationReport, stderr: bool = False) -> None:
     """The scores as a table on stdout (stderr when the JSON goes to stdout): SR beside each baseline, then
     the gain over each, titled by what was scored."""
     s = report.settings
-    model = s.get("model") if isinstance(s.get("model"), dict) else {}
+    model = _mapping(s.get("model"))
     subject = str(model.get("path") or s.get("sr") or "?").rstrip("/").rsplit("/", 1)[-1]
     title = (f"satsr evaluate {subject} ({report.mode}): data range {s['data_range']:g}, "
              f"shave {s['shave_hr_px']} HR px")  # fmt: skip
