@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
 
 from satsr.errors import DataError, UsageError
-from satsr.gsd import ground_pixel_size
+from satsr.gsd import check_gsd, ground_pixel_size, gsd_of, weights_lr_gsd
 from satsr.scenes import output_paths, shard_of
 from satsr.sources import as_source, is_virtual, source_stem
 from satsr.upscale import UpscaleOptions, upscale_file
@@ -44,7 +45,9 @@ def test_urls_and_vsi_paths_are_not_mangled() -> None:
 def test_upscale_over_http_with_ranges_equals_local(tmp_path, make_raster, rng) -> None:
     """A COG served with Range requests on 127.0.0.1: URL and /vsicurl/ give the local file's pixels."""
     weights = tiny_weights(tmp_path)
-    scene = make_raster("scene.tif", smooth_image(rng, 3, 40, 40))
+    plain = make_raster("plain.tif", smooth_image(rng, 3, 40, 40))
+    scene = tmp_path / "scene.tif"
+    rasterio.shutil.copy(plain, scene, driver="COG", BLOCKSIZE=16, OVERVIEWS="NONE")  # a small tiled COG
     local = upscale_file(scene, tmp_path / "local.tif", weights, UpscaleOptions(tile=16))
     work = tmp_path / "work"
     work.mkdir()
@@ -198,3 +201,35 @@ def test_python_api_array_equals_file(tmp_path, make_raster, rng) -> None:
     assert report.scores["sr"]["mse"].overall == 0
     with pytest.raises(AttributeError):
         satsr.no_such_function  # noqa: B018
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.slow
+def test_real_scenes_pixel_size_and_hints() -> None:
+    """The shared satellite scenes: 30 cm in degrees and Web Mercator pass, 50 cm is refused, the uint16
+    panchromatic scene is told what the shipped weights are and how to make a copy they take."""
+    from satsr.scene_check import check_scene
+    from satsr.weights import load_weights
+
+    scenes = {n: REAL / "satellite" / n for n in ("wv3_paris_rgb_30cm.tif", "wv3_vegas_pan_uint16_30cm.tif",
+                                                  "wv2_atlanta_pan_uint16_50cm.tif")}  # fmt: skip
+    scenes["kathmandu"] = REAL / "pairs" / "kathmandu_satellite_30cm.tif"
+    if not all(p.exists() for p in scenes.values()):
+        pytest.skip("the shared real scenes are not here")
+    gan = load_weights("gan")
+    for name in ("wv3_paris_rgb_30cm.tif", "kathmandu"):
+        with rasterio.open(scenes[name]) as ds:
+            assert check_scene(ds, gan, None, False)[2] == []
+    with rasterio.open(scenes["kathmandu"]) as ds:  # EPSG:3857: 0.2986 "m" pixels, 0.264 m on the ground
+        ground = float(check_scene(ds, gan, None, False)[1]["SATSR_INPUT_GSD_M"])
+    assert ground == pytest.approx(0.264, abs=2e-3)
+    with rasterio.open(scenes["wv3_vegas_pan_uint16_30cm.tif"]) as ds, pytest.raises(DataError) as info:
+        check_scene(ds, gan, None, False)
+    assert "panchromatic" in str(info.value) and "-b 1 -b 1 -b 1 -ot Byte -scale" in str(info.value)
+    with rasterio.open(scenes["wv2_atlanta_pan_uint16_50cm.tif"]) as ds:
+        atlanta = gsd_of(ds.crs, ds.transform, ds.width, ds.height)
+    assert atlanta == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(DataError, match=r"0\.5 m on the ground .*--ignore-gsd"):
+        check_gsd("atlanta", atlanta, weights_lr_gsd(gan.metadata), False)
