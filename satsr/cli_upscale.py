@@ -76,8 +76,11 @@ def upscale(
     from satsr.outputs import refuse_inputs
 
     refuse_inputs([dst for _, dst in pairs], [*local_paths(sources), loaded.path], "output")
-    for line in filter(None, [shard_note, overlap_warning(options.overlap, loaded)]):
-        views.warn(line)
+    if shard_note:
+        views.console.print(shard_note, highlight=False)
+    seams = overlap_warning(options.overlap, loaded)
+    if seams:
+        views.warn(seams)
     with views.upscale_progress() as report:
         outcome = upscale_many(pairs, loaded, options, report)
     _render(outcome, len(pairs))

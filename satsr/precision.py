@@ -10,6 +10,7 @@ layout oneDNN's bf16 kernels take without reordering (measured faster there; fp3
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from dataclasses import dataclass
 
@@ -79,9 +80,16 @@ def resolve_precision(name: str, device: torch.device | str) -> Precision:
 
 
 def resolve_device(name: str) -> str:
-    """auto -> cuda when torch sees a GPU, else cpu; an unavailable device is a usage error (exit 2)."""
+    """auto -> cuda when torch sees a GPU, else cpu; an unavailable device is a usage error (exit 2).
+
+    Under torchrun (LOCAL_RANK set), auto and a bare cuda mean this process's own GPU, cuda:LOCAL_RANK
+    (modulo the GPUs seen), so N processes on a node do not all share cuda:0.
+    """
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    local = os.environ.get("LOCAL_RANK")
+    if name == "cuda" and local is not None and local.isdigit() and torch.cuda.is_available():
+        name = f"cuda:{int(local) % max(torch.cuda.device_count(), 1)}"
     if name.startswith("cuda"):
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(name.partition(":")[2] or 0)

@@ -233,3 +233,17 @@ def test_real_scenes_pixel_size_and_hints() -> None:
     assert atlanta == pytest.approx(0.5, abs=1e-3)
     with pytest.raises(DataError, match=r"0\.5 m on the ground .*--ignore-gsd"):
         check_gsd("atlanta", atlanta, weights_lr_gsd(gan.metadata), False)
+
+
+def test_torchrun_processes_take_their_own_gpu(monkeypatch) -> None:
+    import torch
+
+    from satsr.precision import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setenv("LOCAL_RANK", "5")
+    assert resolve_device("auto") == resolve_device("cuda") == "cuda:1"
+    assert resolve_device("cuda:3") == "cuda:3" and resolve_device("cpu") == "cpu"
+    with pytest.raises(UsageError, match="4 CUDA devices"):
+        resolve_device("cuda:4")
