@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from satsr import __version__, views
+from satsr.cli_upscale import upscale
 from satsr.errors import Interrupted, SatsrError, UsageError
 from satsr.runtime import handle_signals, quiet_libtiff
 
@@ -23,8 +24,10 @@ app = typer.Typer(
     name="satsr",
     help="Turn 30 cm satellite imagery into 7.5 cm aerial-like imagery (4x super-resolution, georeferenced).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # help text is plain: "[all]" and "[16]" are defaults, not markup
 )
 
 
@@ -39,8 +42,11 @@ def _root(
     version: Annotated[
         bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = None,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More detail (-vv: GDAL).")] = 0,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or result lines.")] = False,
 ) -> None:
     """satsr: prepare -> train -> evaluate -> upscale."""
+    views.set_verbosity(-1 if quiet else verbose)
 
 
 @app.command()
@@ -152,7 +158,9 @@ def evaluate(
     sr: Annotated[str | None, typer.Option("--sr", help="An upscaled raster to score (no MODEL).")] = None,
     hr: Annotated[str | None, typer.Option("--hr", help="Reference HR raster.")] = None,
     lr: Annotated[str | None, typer.Option("--lr", help="LR raster: model input / LR-consistency.")] = None,
-    json_out: Annotated[str | None, typer.Option("--json", help="Write every number and setting.")] = None,
+    json_out: Annotated[
+        str | None, typer.Option("--json", help="Write every number and setting ('-': stdout).")
+    ] = None,
     figure: Annotated[str | None, typer.Option("--figure", help="PNG: LR|bicubic|lanczos|SR|HR.")] = None,
     shave: Annotated[int, typer.Option(help="HR px ignored at each tile edge (dataset) or scene edge.")] = 4,
     batch: Annotated[int, typer.Option(help="Tiles per generator batch.")] = 8,
@@ -166,7 +174,8 @@ def evaluate(
         str | None, typer.Option("--human-test", help="Write an A/B test page for people: DIR/index.html.")
     ] = None,
     human_results: Annotated[
-        list[str] | None, typer.Option("--human-results", help="Score saved answers (repeat; dirs, globs).")
+        list[str] | None,
+        typer.Option("--human-results", help="Score saved answers (repeat; dirs, globs).", metavar="PATH"),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing --json/--figure/--human-test.")] = False,
 ) -> None:
@@ -189,12 +198,17 @@ def evaluate(
     options = EvaluateOptions(metrics=parse_metrics(metrics), split=split, shave=shave, batch=batch,
                               data_range=data_range, precision=precision,
                               figure_tiles=human.pairs if human else DEFAULTS.figure_tiles)  # fmt: skip
-    outputs = [Path(p) if p else None for p in (json_out, figure, human_test)]
-    check_outputs(outputs, overwrite, _evaluate_inputs(model, dataset, sr, lr, hr), folders=outputs[2:])
+    to_stdout = json_out == "-"  # `--json -`: the JSON on stdout, the table on stderr
+    outputs = [Path(p) if p and p != "-" else None for p in (json_out, figure, human_test)]
+    check_outputs(outputs[:2], overwrite, _evaluate_inputs(model, dataset, sr, lr, hr), folders=outputs[2:])
     quiet_libtiff()
     with views.rich_progress() as report_progress:
         report = _run_evaluation(model, dataset, sr, lr, hr, options, report_progress)
-    views.render_evaluation(report)
+    views.render_evaluation(report, stderr=to_stdout)
+    if to_stdout:
+        from satsr.evaluate import report_json
+
+        sys.stdout.write(report_json(report) + "\n")
     if outputs[0] is not None:
         from satsr.evaluate import write_json
 
@@ -232,7 +246,9 @@ def _evaluate_inputs(model: str | None, dataset: str | None, *rasters: str | Non
     """Every file evaluate reads (the weights a MODEL resolves to included): no report may replace one."""
     from pathlib import Path
 
-    inputs = [Path(p) if p else None for p in (dataset, *rasters)]
+    from satsr.sources import as_source
+
+    inputs = [p for p in (as_source(r) if r else None for r in (dataset, *rasters)) if not isinstance(p, str)]
     if model is not None:
         from satsr.weights import resolve_weights
 
@@ -270,60 +286,7 @@ def _run_evaluation(
     return evaluate_dataset(model, dataset, options, progress)
 
 
-@app.command()
-def upscale(
-    scenes: Annotated[list[str], typer.Argument(help="GeoTIFF scenes, directories or glob patterns.")],
-    output: Annotated[str | None, typer.Option("-o", "--output", help="Output file or directory.")] = None,
-    weights: Annotated[str | None, typer.Option(help="gan (default), psnr, FILE or RUN_DIR.")] = None,
-    tile: Annotated[int | None, typer.Option(help="LR pixels per tile side (default 256).")] = None,
-    overlap: Annotated[int | None, typer.Option(help="LR context per side (default: receptive field).")] = (
-        None
-    ),
-    batch_size: Annotated[int | None, typer.Option(help="Tiles per call (default 1 CPU, 8 CUDA).")] = None,
-    bands: Annotated[str | None, typer.Option(help="Input bands, e.g. 1,2,3 (default: non-alpha).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 where native), fp32 or bf16.")] = "auto",
-    cog: Annotated[bool, typer.Option("--cog", help="Write Cloud-Optimized GeoTIFFs (overviews).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
-) -> None:
-    """Upscale scenes 4x, streaming, seam-free and georeferenced (SCENE_x4.tif beside each by default).
-
-    Without --weights the shipped 'gan' weights are used.
-    """
-    from pathlib import Path
-
-    from satsr.scenes import collect_scenes, output_paths
-
-    sources = collect_scenes(scenes)
-    pairs = list(zip(sources, output_paths(sources, None if output is None else Path(output)), strict=True))
-    band_list = parse_int_list(bands, "--bands")
-    given = {"tile": tile, "overlap": overlap, "batch_size": batch_size}
-    from satsr.upscale import UpscaleOptions, upscale_many
-    from satsr.weights import load_weights
-
-    options = UpscaleOptions(
-        **{k: v for k, v in given.items() if v is not None},
-        bands=tuple(band_list) if band_list else None, device=device, precision=precision,
-        cog=cog, overwrite=overwrite,
-    )  # fmt: skip
-    options.resolved_precision()  # a usage error (e.g. no CUDA device) before any scene starts
-    quiet_libtiff()
-    loaded = load_weights(weights)
-    from satsr.outputs import refuse_inputs
-
-    refuse_inputs([dst for _, dst in pairs], [*sources, loaded.path], "output")
-    with views.upscale_progress() as report:
-        outcome = upscale_many(pairs, loaded, options, report)
-    for r in outcome.results:
-        views.console.print(f"{r.dst}: {r.hr_size[0]}x{r.hr_size[1]} px in {r.seconds:.1f} s "
-                      f"({r.output_mp_per_s:.2f} output MP/s, {r.precision})", highlight=False)  # fmt: skip
-    if len(pairs) == 1 and outcome.failures:
-        raise SatsrError(outcome.failures[0][1])  # one scene: its own error is the one line
-    for src, reason in outcome.failures:
-        where = "" if reason.startswith(str(src)) else f"{src}: "  # most messages name the file already
-        views.console.print(f"[bold red]failed:[/] {where}{reason}", highlight=False, soft_wrap=True)
-    if outcome.failures:
-        raise SatsrError(f"{len(outcome.failures)} of {len(pairs)} scenes failed (listed above)")
+app.command()(upscale)
 
 
 @app.command()
@@ -366,7 +329,7 @@ def main() -> None:
         _fail(f"{exc.format_message().rstrip('.')}; see `{command} --help`", 2)
     except (Interrupted, KeyboardInterrupt, typer.Abort) as exc:
         name = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
-        views.console.print(f"[bold red]interrupted[/] ({name}): nothing was left under a final output name")
+        views.alerts.print(f"[bold red]interrupted[/] ({name}): nothing was left under a final output name")
         sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 130)
     except MemoryError:
         _fail("out of memory; lower --tile or --batch-size, or use a machine with more memory", 1)
@@ -377,7 +340,7 @@ def main() -> None:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    views.console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    views.alerts.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

@@ -89,8 +89,13 @@ def write_json(path: Path, report: EvaluationReport, overwrite: bool = False) ->
     from satsr.raster import atomic_output
 
     with atomic_output(path, overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(report.to_json(), indent=1, allow_nan=False))
+        tmp.write_text(report_json(report))
     return path
+
+
+def report_json(report: EvaluationReport) -> str:
+    """The report as strict JSON text (`--json FILE`, or stdout for `--json -`)."""
+    return json.dumps(report.to_json(), indent=1, allow_nan=False)
 
 
 def data_range_for(dtype: str, norm: Normalisation | None, override: float | None, where: str) -> float:
@@ -112,13 +117,13 @@ def check_outputs(
     paths: list[Path | None], overwrite: bool, inputs: Sequence[Path | None] = (),
     folders: Sequence[Path | None] = (),
 ) -> None:  # fmt: skip
-    """Refuse up front, before minutes of work, to overwrite a report or figure, a folder, or an input.
-    `folders` are outputs that are folders by design (the human test page)."""
+    """Refuse up front, before minutes of work, to overwrite a report or figure (files), a page (`folders`),
+    a folder given for a file, or an input."""
     from satsr.outputs import refuse_inputs
 
-    refuse_inputs(paths, inputs, "report")
-    for p in paths:
-        if p is not None and p not in folders and p.is_dir():
+    refuse_inputs([*paths, *folders], inputs, "report")
+    for p in [*paths, *folders]:
+        if p is not None and p in paths and p.is_dir():
             raise UsageError(f"{p}: is a folder; give a file name for --json/--figure")
         if p is not None and p.exists() and not overwrite:
             raise OutputExistsError(f"{p}: already exists; pass --overwrite to replace it")
@@ -242,8 +247,7 @@ def evaluate_dataset(
 
 def model_precision(options: EvaluateOptions) -> Precision:
     """The precision the model runs in, on the device upscale would pick."""
-    from satsr.precision import resolve_precision
-    from satsr.upscale import resolve_device
+    from satsr.precision import resolve_device, resolve_precision
 
     return resolve_precision(options.precision, resolve_device("auto"))
 

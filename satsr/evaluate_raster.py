@@ -40,6 +40,7 @@ from satsr.evaluate import (
 from satsr.metrics import METRICS, Sample, Scorer
 from satsr.normalise import Normalisation
 from satsr.progress import Progress, silent
+from satsr.sources import as_source, is_virtual
 from satsr.tiling import covering_tiles
 
 GRID_TOLERANCE = 1e-3  # fraction of a pixel under which two grids count as identical
@@ -58,11 +59,12 @@ def evaluate_model_on_pair(
     loaded = load_weights(model)
     with tempfile.TemporaryDirectory(prefix="satsr-evaluate-") as tmp:
         sr = Path(tmp) / "sr.tif"
-        upscale_options = UpscaleOptions(overwrite=True, precision=options.precision)
-        upscaled = upscale_file(Path(lr), sr, loaded, upscale_options, progress)
+        # scoring a model on imagery of another pixel size is a fair question: noted, not refused
+        upscale_options = UpscaleOptions(overwrite=True, precision=options.precision, ignore_gsd=True)
+        upscaled = upscale_file(as_source(lr), sr, loaded, upscale_options, progress)
         report = evaluate_rasters(sr, hr, lr, options, progress, loaded.normalisation, align_hr=True)
     settings = {**report.settings, "model": weights_summary(loaded), "sr": "upscale_file output (temporary)",
-                "precision": upscaled.precision}  # fmt: skip
+                "precision": upscaled.precision, "notes": list(upscaled.notes)}  # fmt: skip
     seconds = time.perf_counter() - start
     return EvaluationReport("model-raster", settings, report.scores, report.counts, seconds, report.crops,
                             report.display_norm)  # fmt: skip
@@ -107,7 +109,7 @@ def evaluate_rasters(
         raise DataError(f"{sr}: no pixel is valid in every raster given (after a {options.shave} px shave); "
                         "give rasters that cover the same ground with valid pixels")  # fmt: skip
     settings = {
-        "sr": str(Path(sr).resolve()), "hr": _resolved(hr), "lr": _resolved(lr),
+        "sr": _resolved(sr), "hr": _resolved(hr), "lr": _resolved(lr),
         "hr_alignment": "aligned_hr onto the LR 4x grid" if align_hr else "same grid as SR (checked)",
         "window_hr_px": options.window, **common_settings(options, data_range, dtype),
     }  # fmt: skip
@@ -125,7 +127,8 @@ def no_reference(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _resolved(path: str | Path | None) -> str | None:
-    return None if path is None else str(Path(path).resolve())
+    """A local file's absolute path; a URL or /vsi path as given."""
+    return None if path is None else str(path) if is_virtual(path) else str(Path(path).resolve())
 
 
 def _identity_norm(dtype: str, bands: int) -> Normalisation:

@@ -10,6 +10,8 @@ layout oneDNN's bf16 kernels take without reordering (measured faster there; fp3
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +20,7 @@ from torch import nn
 from satsr.errors import UsageError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # torch device names satsr accepts
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -74,3 +77,25 @@ def resolve_precision(name: str, device: torch.device | str) -> Precision:
         raise UsageError(f"--precision {name}: choose one of {', '.join(PRECISIONS)}")
     chosen = ("bf16" if native_bf16(device) else "fp32") if name == "auto" else name
     return Precision(chosen, device, name)
+
+
+def resolve_device(name: str) -> str:
+    """auto -> cuda when torch sees a GPU, else cpu; an unavailable device is a usage error (exit 2).
+
+    Under torchrun (LOCAL_RANK set), auto and a bare cuda mean this process's own GPU, cuda:LOCAL_RANK
+    (modulo the GPUs seen), so N processes on a node do not all share cuda:0.
+    """
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    local = os.environ.get("LOCAL_RANK")
+    if name == "cuda" and local is not None and local.isdigit() and torch.cuda.is_available():
+        name = f"cuda:{int(local) % max(torch.cuda.device_count(), 1)}"
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            seen = f"{count} CUDA device{'s' * (count != 1)}" if count else "no CUDA device"
+            raise UsageError(f"--device {name}: torch sees {seen}; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: torch sees no MPS device; use --device cpu or auto")
+    return name

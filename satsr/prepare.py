@@ -194,7 +194,7 @@ def _scene_pass(
         for n, cand in enumerate(scene.candidates(config.tile, config.step, config.valid_fraction, margin)):
             out.candidates += 1
             if n % 50 == 0 or n + 1 == total:
-                progress(f"tiles {source.name}", n + 1, total)
+                progress(f"tiles: {source.name}", n + 1, total)  # one bar, naming the scene
             if cand is None:
                 out.dropped["invalid"] += 1
                 continue

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# report(task, completed, total): `task` names the stage, `completed` of `total` units are done.
+# report(task, completed, total): `task` names the stage, `completed` of `total` units are done. A task
+# "STAGE: ITEM" is the stage's one bar, now at ITEM (e.g. "tiles: dar_es_salaam" for each scene in turn).
 Progress = Callable[[str, int, int], None]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from rasterio.windows import Window
 
 from satsr.errors import DataError, GeoMismatchError
 from satsr.outputs import atomic_output, gdal_cause
+from satsr.sources import as_source, is_virtual
 
 __all__ = ["atomic_output"]  # re-exported: the tools import it from here
 
@@ -26,13 +27,16 @@ __all__ = ["atomic_output"]  # re-exported: the tools import it from here
 @contextmanager
 def open_raster(path: str | Path, *, georeferenced: bool = True) -> Iterator[DatasetReader]:
     """Open a raster for reading, refusing what satsr cannot place on the ground."""
-    path = Path(path)
-    if not path.exists():
+    path = as_source(path)  # a URL or /vsi path goes to GDAL verbatim (Path would mangle "http://")
+    if isinstance(path, Path) and not path.exists():
         raise DataError(f"{path}: no such file; check the path")
     try:
-        src = rasterio.open(path)
+        # remote: no directory listing or sidecar probes (each a round trip, some servers never answer)
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR") if is_virtual(path) else nullcontext():
+            src = rasterio.open(path)
     except RasterioIOError as exc:
-        raise DataError(f"{path}: not a readable raster ({_first_line(exc)}); give a GeoTIFF") from None
+        hint = "check the URL and that the server is reachable" if is_virtual(path) else "give a GeoTIFF"
+        raise DataError(f"{path}: not a readable raster ({gdal_cause(exc)}); {hint}") from None
     with src:
         if georeferenced:
             check_georeferenced(src)
@@ -88,11 +92,19 @@ def read_window(
             return data, np.ones(data.shape[1:], dtype=bool)
         masks = src.read_masks(bands, window=window, boundless=not inside)
     except RasterioError as exc:  # GDAL's outer message is "Read failed. See previous exception"
-        raise DataError(
-            f"{src.name}: cannot read its pixels ({gdal_cause(exc)}); the file is truncated or corrupt, "
-            "copy or export it again"
-        ) from None
+        cause = gdal_cause(exc)
+        fix = _read_fix(src.name, cause)
+        raise DataError(f"{src.name}: cannot read its pixels ({cause}); {fix}") from None
     return data, np.all(masks > 0, axis=0)
+
+
+def _read_fix(name: str, cause: str) -> str:
+    """What to do about a failed read, from GDAL's cause."""
+    if "No such file" in cause or "does not exist" in cause:
+        return "a file it refers to is missing (a VRT's source?); restore it or fix the reference"
+    if is_virtual(name) or "HTTP" in cause or "curl" in cause.lower():
+        return "the server failed to send it; check the URL and retry"
+    return "the file is truncated or corrupt, copy or export it again"
 
 
 def _inside(src: DatasetReader, window: Window) -> bool:
@@ -124,10 +136,6 @@ def upscaled_profile(src: DatasetReader, scale: int, bands: list[int]) -> dict[s
         "interleave": "pixel",
         "BIGTIFF": "IF_SAFER",
     }
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 # --- pair alignment -------------------------------------------------------------------------------------

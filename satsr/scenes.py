@@ -1,24 +1,36 @@
-"""Which scenes to upscale and where their outputs go: paths, directories and glob patterns. No I/O
-beyond listing files, so the CLI can use it before importing torch."""
+"""Which scenes to upscale and where their outputs go: paths, directories, glob patterns and anything GDAL
+opens by name (URLs, /vsi paths). No I/O beyond listing files, so the CLI can use it before importing torch.
+"""
 
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
+from typing import TypeVar
 
 from satsr.errors import UsageError
+from satsr.sources import Source, is_virtual, source_stem
 
+T = TypeVar("T")
 OUTPUT_SUFFIX = "_x4"  # SCENE.tif -> SCENE_x4.tif
 RASTER_SUFFIXES = (".tif", ".tiff")  # what a directory is scanned for (case-insensitive)
+# output names satsr refuses: it writes GeoTIFFs only (convert afterwards with gdal_translate / rio convert)
+OTHER_RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".jp2", ".webp", ".gif", ".bmp", ".img", ".vrt", ".nc",
+                         ".hdf", ".h5", ".kea", ".gpkg", ".mbtiles", ".bil", ".asc", ".xyz")  # fmt: skip
 
 
-def collect_scenes(inputs: list[str]) -> list[Path]:
-    """Expand paths, directories (their GeoTIFFs, outputs of earlier runs excluded) and glob patterns.
+def collect_scenes(inputs: list[str]) -> list[Source]:
+    """Expand paths, directories (their GeoTIFFs, outputs of earlier runs excluded) and glob patterns;
+    URLs and /vsi paths are kept verbatim for GDAL.
 
     A path that does not exist is kept: its own upscale reports it, so the other scenes still run.
     """
-    scenes: list[Path] = []
+    scenes: list[Source] = []
     for text in inputs:
+        if is_virtual(text):
+            scenes.append(text)
+            continue
         path = Path(text)
         if path.is_dir():
             found = [p for p in sorted(path.iterdir()) if _is_scene(p)]
@@ -39,12 +51,16 @@ def _is_scene(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in RASTER_SUFFIXES and not path.stem.endswith(OUTPUT_SUFFIX)
 
 
-def output_paths(scenes: list[Path], output: Path | None) -> list[Path]:
-    """SCENE_x4.tif beside each scene, or in `output` when a directory; `output` itself for one scene."""
+def output_paths(scenes: list[Source], output: Path | None) -> list[Path]:
+    """SCENE_x4.tif beside each local scene (in the current folder for a URL), or in `output` when a
+    directory; `output` itself for one scene. A non-GeoTIFF output name (out.png) is a usage error."""
+    if output is not None and not output.is_dir() and output.suffix.lower() in OTHER_RASTER_SUFFIXES:
+        raise UsageError(f"-o {output}: satsr writes GeoTIFFs; name the output .tif (convert it afterwards, "
+                         f"e.g. gdal_translate -of PNG) or give a directory")  # fmt: skip
     if output is None:
-        outs = [s.with_name(f"{s.stem}{OUTPUT_SUFFIX}.tif") for s in scenes]
+        outs = [_beside(s) for s in scenes]
     elif output.is_dir() or output.suffix.lower() not in RASTER_SUFFIXES:
-        outs = [output / f"{s.stem}{OUTPUT_SUFFIX}.tif" for s in scenes]
+        outs = [output / f"{source_stem(s)}{OUTPUT_SUFFIX}.tif" for s in scenes]
     elif len(scenes) == 1:
         outs = [output]
     else:
@@ -53,3 +69,27 @@ def output_paths(scenes: list[Path], output: Path | None) -> list[Path]:
     if clashes:
         raise UsageError(f"{clashes[0]}: several scenes would write this output; upscale them separately")
     return outs
+
+
+def _beside(scene: Source) -> Path:
+    """The default output of a scene: beside a local file, in the current folder for a URL."""
+    name = f"{source_stem(scene)}{OUTPUT_SUFFIX}.tif"
+    return scene.with_name(name) if isinstance(scene, Path) else Path(name)
+
+
+def shard_of(pairs: list[T], shard: str | None) -> tuple[list[T], str | None]:
+    """The pairs this process handles: every N-th from the K-th for `--shard K/N` (K from 1), else from
+    torchrun's RANK/WORLD_SIZE (RANK from 0), else all. Every process sees the same list, so the shards
+    are disjoint and cover it. Returns the share and a line saying which share it is (None for all)."""
+    if shard is None:
+        rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+        if rank is None or world is None or int(world) <= 1:
+            return pairs, None
+        index, count, how = int(rank), int(world), "RANK/WORLD_SIZE"
+    else:
+        k, sep, n = shard.partition("/")
+        if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+            raise UsageError(f"--shard {shard}: expected K/N with 1 <= K <= N, e.g. --shard 2/8")
+        index, count, how = int(k) - 1, int(n), "--shard"
+    mine = pairs[index::count]
+    return mine, f"{how}: shard {index + 1} of {count}, {len(mine)} of {len(pairs)} scenes"

@@ -27,8 +27,9 @@ from satsr.config import TrainConfig, to_toml
 from satsr.dataset import CropSampler, Source, TileDataset, open_sources
 from satsr.errors import OutputExistsError, TrainingError
 from satsr.gan import Nets, adversarial_step, build_nets, initial_generator, pretrain_step, unwrap, update_ema
+from satsr.gsd import dataset_lr_gsd
 from satsr.models import flush_denormals
-from satsr.monitor import CsvLog, pick, plot_curves, sample_grid, validate
+from satsr.monitor import VALIDATE_TASK, CsvLog, pick, plot_curves, sample_grid, validate
 from satsr.outputs import refuse_inputs, remove, write_errors
 from satsr.precision import Precision, resolve_precision
 from satsr.progress import Progress, silent
@@ -256,7 +257,7 @@ def _loop(
     counts: dict[str, int] = {}
     start_time, step_time = time.perf_counter(), 0.0
     if run.step == 0 and cfg.pretrain_steps == 0:
-        _validate(run, nets, val, val_ids, on_metrics)  # psnr.safetensors = the starting (bicubic) model
+        _validate(run, nets, val, val_ids, on_metrics, progress)  # psnr.safetensors = the starting model
     task = f"train ({run.precision.describe()})"
     progress(task, run.step, cfg.steps)
     while run.step < cfg.steps:
@@ -290,7 +291,7 @@ def _loop(
             on_metrics(row)
             sums, counts, step_time = {}, {}, 0.0
         if run.step % cfg.val_every == 0 or run.step in (cfg.pretrain_steps, cfg.steps):
-            _validate(run, nets, val, val_ids, on_metrics)
+            _validate(run, nets, val, val_ids, on_metrics, progress)
         if run.main and (run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps):
             save_checkpoint(run.run_dir, _state(run, nets))
         progress(task, run.step, cfg.steps)
@@ -311,12 +312,15 @@ def _adv_weight(cfg: TrainConfig, step: int) -> float:
     return cfg.adv_weight * min(1.0, done / cfg.adv_ramp_steps) if cfg.adv_ramp_steps else cfg.adv_weight
 
 
-def _validate(run: Run, nets: Nets, val: TileDataset, ids: list[int], on_metrics: MetricsCallback) -> None:
+def _validate(
+    run: Run, nets: Nets, val: TileDataset, ids: list[int], on_metrics: MetricsCallback, progress: Progress
+) -> None:
     """Rank 0 scores the EMA generator, draws the sample grid and refreshes psnr/best weights."""
     if not run.main:
         return
     cfg = run.cfg
-    scores = validate(nets.ema, val, ids, run.precision)
+    scores = validate(nets.ema, val, ids, run.precision, progress)
+    progress(VALIDATE_TASK, len(ids), len(ids))
     run.last_val = scores
     phase = _phase(cfg, run.step)
     row = {"step": run.step, "phase": phase, **scores}
@@ -340,6 +344,7 @@ def _export(run: Run, ema: torch.nn.Module, name: str) -> None:
                      "effective_batch": run.world * run.cfg.batch_size, "precision": run.precision.name},
         "datasets": [_provenance(s) for s in run.sources],
         "val": run.last_val, "phase": _phase(run.cfg, run.step), "step": run.step, "export": name,
+        "lr_gsd_m": dataset_lr_gsd([(s.crs, s.lr_transform) for d in run.sources for s in d.manifest.scenes]),
     }  # fmt: skip
     model = copy.deepcopy(ema).float().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     save_weights(run.run_dir / name, model, run.sources[0].manifest.norm, meta)
@@ -348,8 +353,18 @@ def _export(run: Run, ema: torch.nn.Module, name: str) -> None:
 def _provenance(source: Source) -> dict[str, Any]:
     m = source.manifest
     return {
-        "path": str(source.root.resolve()), "settings": m.settings, "degradation": m.degradation,
+        "path": _shown_path(source.root), "settings": m.settings, "degradation": m.degradation,
         "scenes": [{"name": s.name, "kind": s.kind, "hr_source": s.hr_source, "lr_source": s.lr_source}
                    for s in m.scenes],
         "tiles": {split: len(m.split(split)) for split in ("train", "val", "test")}, "lr_tile": m.lr_tile,
     }  # fmt: skip
+
+
+def _shown_path(root: Path) -> str:
+    """A dataset as weights record it: relative to the working folder when inside it, else by its name
+    (an absolute path would publish a developer's folders with every shipped model)."""
+    resolved = root.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return resolved.name

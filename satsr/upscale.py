@@ -6,26 +6,21 @@ Validity (nodata value, internal mask, alpha band) is carried to the output pixe
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-import rasterio.shutil
-import torch
-from rasterio.enums import ColorInterp
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader, DatasetWriter
 
-from satsr import SCALE, __version__
-from satsr.errors import DataError, SatsrError, UsageError
+from satsr import SCALE
+from satsr.errors import SatsrError, UsageError
 from satsr.inference import (
     TileJob,
     TileRunner,
@@ -38,13 +33,17 @@ from satsr.inference import (
     validity_mode,
     write_tile,
 )  # fmt: skip
-from satsr.precision import Precision, resolve_precision
+from satsr.precision import DEVICE_NAME, Precision, resolve_device, resolve_precision
 from satsr.progress import Progress, silent
-from satsr.raster import atomic_output, open_raster, select_bands, upscaled_profile
+from satsr.raster import atomic_output, open_raster
+from satsr.scene_check import check_scene
+from satsr.sources import Source, is_virtual
+from satsr.upscale_output import add_overviews, copy_to_cog, describe_output, output_profile
 from satsr.weights import LoadedWeights
 
 TILES_TASK = "upscale tiles"  # progress task: tiles done of all tiles
 PIXELS_TASK = "upscale output pixels"  # progress task: output pixels written (for MP/s)
+SCENE_TASK = "upscale scene"  # progress task "upscale scene NAME[: stage]": scene k of n is running
 GDAL_CACHE_MB = 128  # GDAL block cache while writing: fixed, so memory does not grow with the scene
 
 
@@ -56,9 +55,12 @@ class UpscaleOptions:
     overlap: int | None = None  # LR context margin on each tile side; None = generator receptive radius
     batch_size: int | None = None  # tiles per model call; None = 1 on CPU (no gain there), 8 on CUDA
     bands: tuple[int, ...] | None = None  # 1-based input bands fed to the model; None = all but alpha
-    device: str = "auto"  # auto (cuda when available), cpu or cuda
+    device: str = "auto"  # auto (cuda when available) or a torch device name: cpu, cuda, cuda:1, mps
     precision: str = "auto"  # auto (bf16 where the device runs it natively), fp32 or bf16
     cog: bool = False  # write a Cloud-Optimized GeoTIFF with overviews
+    overviews: bool = False  # add internal overviews to a plain GeoTIFF (a COG always has them)
+    creation_options: tuple[tuple[str, str], ...] = ()  # GDAL creation options (--co KEY=VALUE), upper-case
+    ignore_gsd: bool = False  # upscale scenes whose pixel size is not the weights' (with a warning)
     overwrite: bool = False  # replace an existing output
 
     def __post_init__(self) -> None:
@@ -68,8 +70,8 @@ class UpscaleOptions:
             raise UsageError(f"--overlap {self.overlap}: must be 0 or more LR pixels")
         if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"--batch-size {self.batch_size}: must be at least 1")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise UsageError(f"--device {self.device}: choose auto, cpu or cuda")
+        if not DEVICE_NAME.match(self.device):
+            raise UsageError(f"--device {self.device}: choose auto, cpu, cuda, cuda:N (torch's names) or mps")
         resolve_precision(self.precision, "cpu")  # refuses unknown names early
 
     def resolved_precision(self) -> Precision:
@@ -80,7 +82,7 @@ class UpscaleOptions:
 class UpscaleResult:
     """What one upscaled scene produced."""
 
-    src: Path  # input scene
+    src: Source  # input scene (a local path, or a URL / GDAL virtual path as given)
     dst: Path  # output raster (complete, renamed into place)
     lr_size: tuple[int, int]  # input (width, height) in pixels
     hr_size: tuple[int, int]  # output (width, height) in pixels
@@ -88,6 +90,7 @@ class UpscaleResult:
     seconds: float  # wall time for the scene
     output_mp_per_s: float  # output megapixels per second
     precision: str  # what ran the model: fp32 or bf16 (with why, when auto chose it)
+    notes: tuple[str, ...] = ()  # warnings for the user (e.g. a pixel size other than the weights')
 
 
 @dataclass(frozen=True)
@@ -95,81 +98,73 @@ class BatchReport:
     """Outcome of upscaling several scenes: one failure does not stop the others."""
 
     results: list[UpscaleResult]  # scenes written
-    failures: list[tuple[Path, str]]  # (scene, one-line reason) for scenes that failed
+    failures: list[tuple[Source, str]]  # (scene, one-line reason) for scenes that failed
 
 
 def upscale_file(
-    src: Path, dst: Path, weights: LoadedWeights, options: UpscaleOptions = UpscaleOptions(),
+    src: Source, dst: Path, weights: LoadedWeights, options: UpscaleOptions = UpscaleOptions(),
     progress: Progress = silent,
 ) -> UpscaleResult:  # fmt: skip
     """Upscale one scene 4x into `dst` (written under a temporary name, renamed when complete).
 
-    The weights' generator is moved to the chosen device. Raises DataError for unusable input,
-    OutputExistsError when `dst` exists without `options.overwrite`.
+    `src` is a local path, a URL or any GDAL virtual path (/vsicurl/, /vsis3/, VRT ...). The weights'
+    generator is moved to the chosen device. Raises DataError for unusable input, OutputExistsError when
+    `dst` exists without `options.overwrite`.
     """
-    src, dst = Path(src), Path(dst)
-    if dst.resolve() == src.resolve():
+    src, dst = (src if is_virtual(src) else Path(src)), Path(dst)
+    if isinstance(src, Path) and dst.resolve() == src.resolve():
         raise UsageError(f"{dst}: the output would replace its input; choose another -o")
     start = time.perf_counter()
     env = rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=GDAL_CACHE_MB)
     precision = options.resolved_precision()
     with env, open_raster(src) as ds:
-        bands = check_scene(ds, weights, options)
+        bands, resolution, notes = check_scene(ds, weights, options.bands, options.ignore_gsd)
+        job = _Job(ds, bands, weights, options, precision, resolution)
         with atomic_output(dst, options.overwrite) as tmp:
-            write = _write_cog if options.cog else _write_scene
-            tiles = write(ds, tmp, bands, weights, options, precision, progress)
+            tiles = _write_cog(job, tmp, progress) if options.cog else _write_scene(job, tmp, progress)
+            if options.overviews and not options.cog:
+                progress(SCENE_TASK + ": overviews", 0, 1)
+                add_overviews(tmp)
         lr_size = (ds.width, ds.height)
     seconds = time.perf_counter() - start
     hr_size = (lr_size[0] * SCALE, lr_size[1] * SCALE)
     mps = hr_size[0] * hr_size[1] / 1e6 / max(seconds, 1e-9)
-    return UpscaleResult(src, dst, lr_size, hr_size, tiles, seconds, mps, precision.describe())
+    return UpscaleResult(src, dst, lr_size, hr_size, tiles, seconds, mps, precision.describe(), tuple(notes))
 
 
-def check_scene(ds: DatasetReader, weights: LoadedWeights, options: UpscaleOptions) -> list[int]:
-    """The bands to feed the model, after refusing a scene the weights cannot take."""
-    bands = select_bands(ds, list(options.bands) if options.bands else None)
-    expected, name = weights.generator.spec.bands, weights.path.name
-    if len(bands) != expected:
-        example = ",".join(str(b) for b in range(1, expected + 1))
-        raise DataError(
-            f"{ds.name}: the weights {name} take {expected} bands but {len(bands)} are selected {bands}; "
-            f"choose {expected} with --bands (e.g. --bands {example})"
-        )
-    dtypes = {ds.dtypes[b - 1] for b in bands}
-    trained = weights.normalisation.dtype
-    if dtypes != {trained}:
-        # no silent rescale: an 11-bit scene in uint16 is not a 16-bit one; only the user knows its range
-        raise DataError(
-            f"{ds.name}: pixels are {'/'.join(sorted(dtypes))} but the weights {name} were trained on "
-            f"{trained} imagery; convert the scene to {trained} (e.g. rio convert --dtype {trained} "
-            f"--scale-ratio ...) or pass --weights trained on {'/'.join(sorted(dtypes))} scenes"
-        )
-    return bands
+@dataclass(frozen=True)
+class _Job:
+    """One scene being upscaled: its reader, the bands fed to the model, how, and the resolution tags."""
+
+    ds: DatasetReader
+    bands: list[int]
+    weights: LoadedWeights
+    options: UpscaleOptions
+    precision: Precision
+    resolution: dict[str, Any]
 
 
-def _write_scene(
-    ds: DatasetReader, path: Path, bands: list[int], weights: LoadedWeights, options: UpscaleOptions,
-    precision: Precision, progress: Progress,
-) -> int:  # fmt: skip
-    """Stream every tile of `ds` through the model into a tiled, compressed GeoTIFF at `path`.
+def _write_scene(job: _Job, path: Path, progress: Progress, creation: bool = True) -> int:
+    """Stream every tile of the scene through the model into a tiled, compressed GeoTIFF at `path`
+    (`creation`: with the user's creation options; the COG's staging file is plain).
 
     Three stages overlap: a reading thread prepares batch k+1 (read, fill, normalise), the calling thread
     runs the model on batch k, a writing thread crops, encodes and compresses batch k-1 (GDAL and torch
     release the GIL). At most one batch waits at each stage, so memory stays bounded; the writes happen in
     plan order, so the file is byte-identical to a serial run's.
     """
+    ds, bands, weights, options = job.ds, job.bands, job.weights, job.options
     margin = weights.generator.receptive_radius if options.overlap is None else options.overlap
     mode = validity_mode(ds)
-    profile = upscaled_profile(ds, SCALE, bands)
-    profile["count"] += mode == "alpha"
-    runner = TileRunner(weights.generator, weights.normalisation, precision)
-    batch_size = options.batch_size or (8 if precision.device.type == "cuda" else 1)
+    profile = output_profile(ds, bands, mode == "alpha", options.creation_options if creation else ())
+    runner = TileRunner(weights.generator, weights.normalisation, job.precision)
+    batch_size = options.batch_size or (8 if job.precision.device.type == "cuda" else 1)
     hr_total = profile["width"] * profile["height"]
     tally = _Tally(progress, tile_count(ds.width, ds.height, options.tile), hr_total)
     batches = _batched(plan_tiles(ds.width, ds.height, options.tile, margin), batch_size)
     with rasterio.open(path, "w", **profile) as dst, ThreadPoolExecutor(1) as reader, \
             ThreadPoolExecutor(1) as writer:  # fmt: skip
-        describe_output(dst, ds, bands, mode, weights, precision)
+        describe_output(dst, ds, bands, mode, weights, job.precision, job.resolution)
         reading = reader.submit(_read_batch, ds, next(batches, []), runner, bands)
         writing: Future[None] | None = None
         while (batch := reading.result()).jobs:
@@ -235,64 +230,16 @@ def _write_batch(
     tally.add(len(batch.jobs), written)
 
 
-def describe_output(
-    dst: DatasetWriter, ds: DatasetReader, bands: list[int], mode: str, weights: LoadedWeights,
-    precision: Precision,
-) -> None:
-    """Copy colour interpretation, descriptions and tags; add provenance tags."""
-    dst.colorinterp = [ds.colorinterp[b - 1] for b in bands] + (
-        [ColorInterp.alpha] if mode == "alpha" else []
-    )
-    for i, b in enumerate(bands, start=1):
-        if ds.descriptions[b - 1]:
-            dst.set_band_description(i, ds.descriptions[b - 1])
-        dst.update_tags(i, **ds.tags(b))
-    dst.update_tags(**ds.tags(), **provenance_tags(weights), SATSR_PRECISION=precision.name)
-
-
-def provenance_tags(weights: LoadedWeights) -> dict[str, Any]:
-    """Which weights made the pixels, and how."""
-    return {
-        "SATSR_WEIGHTS": weights.path.name,
-        "SATSR_WEIGHTS_SHA256": _sha256(weights.path.resolve(), weights.path.stat().st_mtime_ns),
-        "SATSR_VERSION": __version__,
-        "SATSR_SCALE": SCALE,
-    }
-
-
-@lru_cache(maxsize=8)
-def _sha256(path: Path, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_cog(
-    ds: DatasetReader, path: Path, bands: list[int], weights: LoadedWeights, options: UpscaleOptions,
-    precision: Precision, progress: Progress,
-) -> int:  # fmt: skip
+def _write_cog(job: _Job, path: Path, progress: Progress) -> int:
     """Stream into a plain tiled GeoTIFF beside `path`, then let GDAL's COG driver add overviews."""
     staging = path.with_name(f"{path.name}.gtiff.tmp")
     try:
-        tiles = _write_scene(ds, staging, bands, weights, options, precision, progress)
-        rasterio.shutil.copy(
-            staging, path, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", BLOCKSIZE=256,
-            BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="AVERAGE",
-        )  # fmt: skip
+        tiles = _write_scene(job, staging, progress, creation=False)
+        progress(SCENE_TASK + ": COG overviews", 0, 1)
+        copy_to_cog(staging, path, job.options.creation_options)
     finally:
         staging.unlink(missing_ok=True)
     return tiles
-
-
-def resolve_device(name: str) -> str:
-    """auto -> cuda when torch sees a GPU, else cpu; an unavailable cuda is a clear error."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: torch sees no CUDA device; use --device cpu or auto")
-    return name
 
 
 def _batched(jobs: Iterator[TileJob], size: int) -> Iterator[list[TileJob]]:
@@ -301,29 +248,42 @@ def _batched(jobs: Iterator[TileJob], size: int) -> Iterator[list[TileJob]]:
 
 
 def upscale_many(
-    pairs: list[tuple[Path, Path]], weights: LoadedWeights, options: UpscaleOptions = UpscaleOptions(),
+    pairs: list[tuple[Source, Path]], weights: LoadedWeights, options: UpscaleOptions = UpscaleOptions(),
     progress: Progress = silent,
 ) -> BatchReport:  # fmt: skip
     """Upscale (src, dst) pairs with one progress over all tiles; failures are collected, not raised.
 
-    Tiles of a failed scene count as done (the bar still ends full); its pixels do not (MP/s stays true).
+    Before each scene, task "upscale scene NAME" reports scene k of n (a finishing stage is reported as
+    "upscale scene NAME: STAGE"). The unwritten tiles of a failed scene leave the total (a scene refused
+    at once shows 0/0, not a full bar; the others still end full); its pixels do not count (MP/s stays true).
     """
     sizes = [_scene_size(src) for src, _ in pairs]
     tiles = [tile_count(w, h, options.tile) if w else 0 for w, h in sizes]
     grand = {TILES_TASK: sum(tiles), PIXELS_TASK: sum(w * h * SCALE * SCALE for w, h in sizes)}
     base = dict.fromkeys(grand, 0)
     results: list[UpscaleResult] = []
-    failures: list[tuple[Path, str]] = []
+    failures: list[tuple[Source, str]] = []
     for k, (src, dst) in enumerate(pairs):
+        label = f"{SCENE_TASK} {str(src).rstrip('/').rsplit('/', 1)[-1]}"
 
-        def report(task: str, done: int, total: int) -> None:
-            progress(task, base.get(task, 0) + done, grand.get(task, total))
+        written = {TILES_TASK: 0}
 
+        def report(task: str, done: int, total: int, label: str = label, k: int = k,
+                   written: dict[str, int] = written) -> None:  # fmt: skip
+            if task.startswith(SCENE_TASK):  # a finishing stage of this scene
+                progress(label + task[len(SCENE_TASK) :], k, len(pairs))
+            else:
+                written[task] = done
+                progress(task, base.get(task, 0) + done, grand.get(task, total))
+
+        progress(label, k, len(pairs))
         try:
             results.append(upscale_file(src, dst, weights, options, report))
             base[PIXELS_TASK] += results[-1].hr_size[0] * results[-1].hr_size[1]
         except (SatsrError, RasterioError, OSError) as exc:
             failures.append((src, _one_line(exc)))
+            grand[TILES_TASK] -= tiles[k] - written[TILES_TASK]  # its unwritten tiles leave the total
+            tiles[k] = written[TILES_TASK]
         base[TILES_TASK] += tiles[k]
         progress(TILES_TASK, base[TILES_TASK], grand[TILES_TASK])
     return BatchReport(results, failures)
@@ -334,7 +294,7 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _scene_size(src: Path) -> tuple[int, int]:
+def _scene_size(src: Source) -> tuple[int, int]:
     """(width, height) for progress totals; (0, 0) when unreadable (the scene's own run reports why)."""
     try:
         with open_raster(src, georeferenced=False) as ds:

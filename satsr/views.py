@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,34 +26,62 @@ if TYPE_CHECKING:
     from satsr.prepare import PrepareResult
     from satsr.weights import LoadedWeights
 
-console = Console(stderr=True)
+console = Console(stderr=True, log_path=False)  # progress, log and result lines (silenced by -q)
+alerts = Console(stderr=True)  # warnings and errors: shown whatever the verbosity
+
+
+def set_verbosity(level: int) -> None:
+    """-1 (-q): no progress or result lines; 0: default; 1 (-v): satsr and rasterio info logs; 2 (-vv):
+    debug logs, GDAL's own debug messages included."""
+    import logging
+
+    console.quiet = level < 0
+    if level > 0:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=alerts, show_path=False)
+        logging.basicConfig(level=logging.INFO if level == 1 else logging.DEBUG, handlers=[handler])
+    if level > 1:
+        import os
+
+        os.environ["CPL_DEBUG"] = "ON"
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr."""
+    alerts.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 TRAIN_LOG_KEYS = ("loss_pixel", "loss_adv", "loss_d", "d_real", "d_fake", "d_acc", "step_ms", "val_psnr",
                   "val_psnr_bicubic", "g_spread")  # fmt: skip
 
 
 @contextmanager
 def rich_progress() -> Iterator:
-    """A progress callback `report(task, completed, total)` drawn as rich bars on stderr."""
+    """A progress callback `report(task, completed, total)` drawn as rich bars on stderr: one bar per stage
+    ("STAGE: ITEM" tasks share their stage's bar, which names the item)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as bars:
+    with Progress(*columns, console=console, transient=False, disable=console.quiet) as bars:
         ids: dict[str, TaskID] = {}
 
         def report(task: str, completed: int, total: int) -> None:
-            if task not in ids:
-                ids[task] = bars.add_task(task, total=total)
-            bars.update(ids[task], completed=completed, total=total)
+            stage = task.split(": ", 1)[0]
+            if stage not in ids:
+                ids[stage] = bars.add_task(escape(task), total=total)
+            bars.update(ids[stage], completed=completed, total=total, description=escape(task))
 
         yield report
 
 
 @contextmanager
 def upscale_progress() -> Iterator:
-    """One bar over all scenes: tiles done, output MP/s so far, time left."""
-    columns = (TextColumn("upscale"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
+    """One bar over all scenes: the scene running (k/n, and its finishing stage), tiles done, output MP/s
+    so far, time left."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
                TextColumn("{task.fields[mps]:.2f} MP/s"), TimeRemainingColumn())  # fmt: skip
     start = time.perf_counter()
-    with Progress(*columns, console=console) as bars:
+    with Progress(*columns, console=console, disable=console.quiet) as bars:
         bar = bars.add_task("upscale", total=None, mps=0.0)
 
         def report(task: str, completed: int, total: int) -> None:
@@ -60,6 +89,9 @@ def upscale_progress() -> Iterator:
                 bars.update(bar, completed=completed, total=total)
             elif task == "upscale output pixels":
                 bars.update(bar, mps=completed / 1e6 / max(time.perf_counter() - start, 1e-9))
+            elif task.startswith("upscale scene "):
+                count = f" ({completed + 1}/{total})" if total > 1 else ""
+                bars.update(bar, description=escape(task[len("upscale scene ") :]) + count)
 
         yield report
 
@@ -95,10 +127,14 @@ def render_prepare(result: PrepareResult) -> None:
         console.print(f"[bold yellow]note:[/] {note}", highlight=False)
 
 
-def render_evaluation(report: EvaluationReport) -> None:
-    """The scores as a table on stdout: SR beside each baseline, then the gain over each."""
+def render_evaluation(report: EvaluationReport, stderr: bool = False) -> None:
+    """The scores as a table on stdout (stderr when the JSON goes to stdout): SR beside each baseline, then
+    the gain over each, titled by what was scored."""
     s = report.settings
-    title = f"satsr evaluate ({report.mode}): data range {s['data_range']:g}, shave {s['shave_hr_px']} HR px"
+    model = _mapping(s.get("model"))
+    subject = str(model.get("path") or s.get("sr") or "?").rstrip("/").rsplit("/", 1)[-1]
+    title = (f"satsr evaluate {subject} ({report.mode}): data range {s['data_range']:g}, "
+             f"shave {s['shave_hr_px']} HR px")  # fmt: skip
     table = Table(title=title, caption=evaluation_caption(report))
     baselines = [b for b in ("bicubic", "lanczos") if b in report.scores]
     for name in ("metric", "SR", *baselines, *(f"Δ {b}" for b in baselines)):
@@ -118,7 +154,7 @@ def render_evaluation(report: EvaluationReport) -> None:
                           style="dim")  # fmt: skip
         if key == "realism":
             realism_rows(table, [report.scores[m][key].extra for m in ("sr", *baselines)], len(baselines))
-    Console().print(table)
+    Console(stderr=stderr).print(table)
 
 
 def realism_rows(table: Table, extras: list[dict[str, float]], blanks: int) -> None:
@@ -171,16 +207,22 @@ def evaluation_caption(report: EvaluationReport) -> str:
 
 def render_weights(loaded: LoadedWeights) -> None:
     """What a model expects (bands, dtype, normalisation) and where it came from, as a table on stdout."""
+    from satsr.gsd import describe_gsd, weights_lr_gsd
+
     meta, norm, spec = loaded.metadata, loaded.normalisation, loaded.generator.spec
     training, val = _mapping(meta.get("training")), _mapping(meta.get("val"))  # provenance may be absent
-    datasets = [f"{d.get('path', '?')} ({', '.join(f'{n} {k}' for k, n in _mapping(d.get('tiles')).items())} "
-                "tiles)" for d in meta.get("datasets") or [] if isinstance(d, dict)]  # fmt: skip
+    datasets = [f"{_dataset_name(d.get('path'))} "
+                f"({', '.join(f'{n} {k}' for k, n in _mapping(d.get('tiles')).items())} tiles)"
+                for d in meta.get("datasets") or [] if isinstance(d, dict)]  # fmt: skip
+    lr_gsd = weights_lr_gsd(meta)
+    stated = "" if "lr_gsd_m" in meta else " (not stored in the file: satsr's default for older weights)"
     rows = {
         "file": str(loaded.path),
         "architecture": f"{meta['architecture'].get('name', '?')}: {spec.features} features, "
                         f"{spec.blocks} blocks, "
                         f"x{spec.scale}, receptive radius {loaded.generator.receptive_radius} LR px",
         "input": f"{spec.bands} bands of {norm.dtype}",
+        "ground sample distance": f"{describe_gsd(lr_gsd)} in, {describe_gsd(lr_gsd, 4)} out{stated}",
         "normalisation": f"(value - low) / (high - low); low {list(norm.low)}, high {list(norm.high)}",
         "trained with": training.get("command") or "unknown",
         "stopped at": f"step {meta.get('step', '?')} ({meta.get('phase', '?')} phase)",
@@ -194,6 +236,12 @@ def render_weights(loaded: LoadedWeights) -> None:
     for key, value in rows.items():
         table.add_row(key, value)
     Console().print(table)
+
+
+def _dataset_name(path: Any) -> str:
+    """Older weights store absolute dataset paths: show only the dataset folder's name."""
+    text = str(path) if path else "?"
+    return text.rstrip("/").rsplit("/", 1)[-1] if text.startswith("/") else text
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -88,7 +88,14 @@ def save_weights(
     path = Path(path)
     with atomic_output(path, overwrite=True) as tmp:
         save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, default=_jsonable)})
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors creates 0600; every other output follows the umask
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_weights(name: str | Path | None = None) -> LoadedWeights:

@@ -59,15 +59,19 @@ def _run(*cmd: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_wheel_carries_the_shipped_weights(tmp_path) -> None:
-    """Built from a copy of the sources (the build writes nothing into the checkout) and installed into a
-    fresh venv outside it, satsr upscales with its shipped weights."""
-    source = tmp_path / "source"
-    skip = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(ROOT / "satsr", source / "satsr", symlinks=True, ignore=skip)
-    shutil.copytree(ROOT / "weights", source / "weights")
+    """Built without the checkout's help and installed into a fresh venv, satsr upscales with its weights.
+
+    Built from a clean copy of what a clone holds: setuptools copies a module into build/ only when the
+    source is newer, so a checkout's leftover build/ (e.g. after a merge) would put stale modules in the
+    wheel."""
+    clean = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    clean.mkdir()
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path, source)
+        shutil.copy2(ROOT / name, clean / name)
+    for name in ("satsr", "weights"):  # satsr/_weights is a relative link to weights/: kept as a link
+        shutil.copytree(ROOT / name, clean / name, symlinks=True, ignore=ignore)
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path, clean)
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv)
     _run(venv / "bin" / "pip", "install", "--no-deps", "--no-index", *tmp_path.glob("satsr-*.whl"))

@@ -49,7 +49,9 @@ def test_cli_end_to_end_two_datasets(make_prepared: Callable[..., Path], tmp_pat
     assert loaded.path == run / "final.safetensors"
     meta = loaded.metadata
     assert meta["training"]["config"]["batch_size"] == 3 and meta["training"]["config"]["hr_crop"] == 32
-    assert [d["path"] for d in meta["datasets"]] == [str(a.resolve()), str(b.resolve())]
+    # outside the working folder a dataset is recorded by name: no developer's absolute path in weights
+    assert [d["path"] for d in meta["datasets"]] == [a.name, b.name]
+    assert meta["lr_gsd_m"] == pytest.approx([0.3, 0.3], rel=1e-3)  # measured from the LR grids
     assert {"val_psnr", "val_psnr_bicubic", "val_mse"} <= set(meta["val"])
     final = load_weights(run / "final.safetensors").metadata
     assert final["phase"] == "adversarial" and final["step"] == 4
@@ -79,8 +81,11 @@ def test_other_adversarial_losses_and_unrolled_d(
 ) -> None:
     data = make_prepared(lr_tile=8)
     cfg = tiny(steps=3, pretrain_steps=1, adv_loss=adv_loss, d_unroll=2, sample_tiles=0)
-    result = run_training([data], tmp_path / "run", cfg)
+    calls: list[tuple[str, int, int]] = []
+    result = run_training([data], tmp_path / "run", cfg, progress=lambda *a: calls.append(a))
     assert result.step == 3 and np.isfinite(result.final_val["val_psnr"])
+    validating = [c for c in calls if c[0] == "validate"]  # validation moves a bar of its own
+    assert validating[0][1] == 0 and validating[-1][1] == validating[-1][2] > 0
 
 
 def test_existing_run_refused_then_overwritten(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
