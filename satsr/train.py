@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,20 +24,19 @@ from torch.utils.data import DataLoader
 from satsr.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, set_rng_state
 from satsr.config import TrainConfig, to_toml
 from satsr.dataset import CropSampler, Source, TileDataset, open_sources
-from satsr.errors import OutputExistsError, TrainingError
+from satsr.errors import TrainingError
 from satsr.gan import Nets, adversarial_step, build_nets, initial_generator, pretrain_step, unwrap, update_ema
 from satsr.gsd import dataset_lr_gsd
 from satsr.models import flush_denormals
 from satsr.monitor import VALIDATE_TASK, CsvLog, pick, plot_curves, sample_grid, validate
-from satsr.outputs import refuse_inputs, remove, write_errors
+from satsr.outputs import refuse_inputs, remove
 from satsr.precision import Precision, resolve_precision
 from satsr.progress import Progress, silent
 from satsr.raster import atomic_output
+from satsr.rundir import prepare_run_dir
 from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
-OUTPUTS = ("config.toml", "log.csv", "curves.png", CHECKPOINT, "psnr.safetensors", "best.safetensors",
-           "final.safetensors", "samples")  # fmt: skip
 ARCH_FIELDS = ("features", "blocks", "d_features")  # must match the checkpoint when resuming
 
 
@@ -94,7 +92,7 @@ def run_training(
         state = load_checkpoint(run.run_dir) if resume else None  # a bad checkpoint changes nothing
         fresh = not run.run_dir.exists()
         try:
-            _prepare_run_dir(run, resume, overwrite)
+            prepare_run_dir(run.run_dir, resume=resume, overwrite=overwrite, main=run.main, world=world)
             torch.manual_seed(cfg.seed)
             nets = build_nets(cfg, sources[0].manifest.bands, precision, world, init)
             if state is not None:
@@ -140,34 +138,6 @@ def _distributed(cfg: TrainConfig) -> Iterator[tuple[int, int, torch.device]]:
     finally:
         if started:
             dist.destroy_process_group()
-
-
-def _prepare_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber a run; --overwrite removes only satsr's own outputs from it."""
-    d = run.run_dir
-    if d.exists() and not d.is_dir():
-        raise OutputExistsError(f"{d}: is a file, not a run directory; choose another -o")
-    used = d.exists() and any(d.iterdir())
-    if used and not resume and not overwrite:
-        raise OutputExistsError(f"{d}: run directory exists; pass --resume to continue it or --overwrite")
-    if resume and not (d / CHECKPOINT).exists():
-        raise TrainingError(f"{d / CHECKPOINT}: no checkpoint to resume from; start the run without --resume")
-    if run.world > 1:
-        dist.barrier()  # every rank has looked before rank 0 creates anything
-    with write_errors(d):
-        _make_run_dir(run, resume, overwrite)
-    if run.world > 1:
-        dist.barrier()
-
-
-def _make_run_dir(run: Run, resume: bool, overwrite: bool) -> None:
-    d = run.run_dir
-    if run.main:
-        if overwrite and not resume:
-            for name in OUTPUTS:
-                path = d / name
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-        (d / "samples").mkdir(parents=True, exist_ok=True)
 
 
 def _state(run: Run, nets: Nets) -> dict[str, Any]:
