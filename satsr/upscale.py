@@ -6,6 +6,7 @@ Validity (nodata value, internal mask, alpha band) is carried to the output pixe
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,9 @@ TILES_TASK = "upscale tiles"  # progress task: tiles done of all tiles
 PIXELS_TASK = "upscale output pixels"  # progress task: output pixels written (for MP/s)
 SCENE_TASK = "upscale scene"  # progress task "upscale scene NAME[: stage]": scene k of n is running
 GDAL_CACHE_MB = 128  # GDAL block cache while writing: fixed, so memory does not grow with the scene
+# The reading and writing threads never call GDAL at the same time (its block cache is shared between the
+# scene and the output); what overlaps is the model with I/O, and the numpy work on each side.
+_GDAL = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,8 @@ class _Batch:
 
 def _read_batch(ds: DatasetReader, jobs: list[TileJob], runner: TileRunner, bands: list[int]) -> _Batch:
     """Read and prepare one batch for the model (reading thread)."""
-    reads = [read_context(ds, job.context, bands) for job in jobs]
+    with _GDAL:
+        reads = [read_context(ds, job.context, bands) for job in jobs]
     todo = [i for i, job in enumerate(jobs) if core_of(reads[i][1], job).any()]
     x = runner.to_model([fill_invalid(*reads[i]) for i in todo]) if todo else None
     return _Batch(jobs, reads, todo, x)
@@ -225,7 +230,8 @@ def _write_batch(
         hr = by_index.get(i)
         if hr is None:
             hr = np.zeros((data.shape[0], *hr_valid.shape), dtype=data.dtype)
-        write_tile(dst, job, hr, hr_valid, mode, dst.nodata)
+        with _GDAL:
+            write_tile(dst, job, hr, hr_valid, mode, dst.nodata)
         written += hr_valid.size
     tally.add(len(batch.jobs), written)
 
