@@ -40,10 +40,7 @@ def run_generator(
     """Upscale a batch of whole (N, C, h, w) tiles with no context beyond each tile (the convolutions
     zero-pad at the tile edge): what the network does to an isolated tile. fp32 on the CPU by default."""
     precision = precision or resolve_precision("fp32", "cpu")
-    precision.prepare(generator)
-    with torch.inference_mode(), precision.autocast():
-        sr = generator(precision.tensor(_forward(lr, norm)))
-    return _inverse(sr.float().cpu(), norm)
+    return _inverse(precision.run(precision.prepare(generator), _forward(lr, norm)), norm)
 
 
 def bicubic(lr: np.ndarray, norm: Normalisation, scale: int = SCALE) -> np.ndarray:

@@ -101,9 +101,7 @@ class TileRunner:
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """(N, C, h, w) float32 model-space tiles -> (N, C, 4h, 4w) float32 model-space output."""
-        with torch.inference_mode(), self.precision.autocast():
-            y = self.generator(self.precision.tensor(torch.from_numpy(x)))
-        return y.float().cpu().numpy()
+        return self.precision.run(self.generator, torch.from_numpy(x)).numpy()
 
     def to_model(self, tiles: list[np.ndarray]) -> np.ndarray:
         """Native-dtype (C, h, w) tiles -> one float32 model-space batch."""
