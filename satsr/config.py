@@ -23,7 +23,8 @@ class TrainConfig:
     steps: int = 20_000  # total optimisation steps, pretraining included
     pretrain_steps: int = 5_000  # first steps that train G with the pixel (L1) loss only
     batch_size: int = 16  # crops per step and per process (DDP: effective batch = processes x this)
-    hr_crop: int = 96  # HR crop side in px (LR crop = hr_crop / 4); must fit inside the prepared tiles
+    hr_crop: int = 96  # HR crop side in px (LR crop = hr_crop / scale); must fit inside the prepared tiles
+    generator: str = "srresnet"  # architecture (satsr.generators.GENERATORS); its spec takes the fields below
     features: int = 32  # generator trunk channels
     blocks: int = 8  # generator residual blocks
     d_features: int = 32  # discriminator base channels
@@ -69,6 +70,8 @@ def check(cfg: TrainConfig) -> None:
         )
     if cfg.hr_crop < 8 or cfg.hr_crop % 4:
         problems.append(f"hr_crop must be a multiple of 4 and >= 8 (got {cfg.hr_crop})")
+    if cfg.generator not in _generators():
+        problems.append(f"generator must be one of {', '.join(_generators())} (got {cfg.generator!r})")
     if cfg.adv_loss not in ADV_LOSSES:
         problems.append(f"adv_loss must be one of {', '.join(ADV_LOSSES)} (got {cfg.adv_loss!r})")
     if cfg.device not in DEVICES:
@@ -96,6 +99,12 @@ def check(cfg: TrainConfig) -> None:
         problems.append(f"need 0 <= beta1, beta2 < 1 (got {cfg.beta1}, {cfg.beta2})")
     if problems:
         raise UsageError(f"invalid training config: {'; '.join(problems)}")
+
+
+def _generators() -> tuple[str, ...]:
+    from satsr.generators import GENERATORS  # torch: only once a config is built, never for --help
+
+    return tuple(GENERATORS)
 
 
 def with_overrides(base: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
