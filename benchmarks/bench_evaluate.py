@@ -8,7 +8,7 @@
    Without --weights the default architecture at initialisation is used (speed does not depend on values).
 2. Raster mode: peak RSS of a fresh process scoring --sr/--hr/--lr rasters of two sizes 9x apart in
    pixels (all metrics, synthetic smooth scenes): flat means streaming, not whole-raster loads. Growth
-   up to the fixed GDAL block cache (satsr.evaluate_raster.GDAL_CACHE_MB = 128 MiB) is expected: with
+   up to the fixed GDAL block cache (satsr.raster.GDAL_CACHE_MB = 128 MiB) is expected: with
    it set to 8 MiB, 1024 px -> 3072 px measured 348 -> 360 MiB.
 """
 
@@ -104,11 +104,9 @@ def main() -> None:
 
 
 def _init_weights(path: Path) -> Path:
-    from satsr.models import Generator, GeneratorSpec
-    from satsr.normalise import Normalisation
-    from satsr.weights import save_weights
+    from tests.support import save_tiny_weights, tiny_generator
 
-    return save_weights(path, Generator(GeneratorSpec()), Normalisation.for_dtype("uint8", 3), {})
+    return save_tiny_weights(path, tiny_generator(seed=None, features=32, blocks=8), metadata={})
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -41,32 +40,22 @@ from torch import nn  # noqa: E402
 from benchmarks.bench_upscale import make_scene  # noqa: E402
 from satsr.config import TrainConfig  # noqa: E402
 from satsr.gan import adversarial_step, build_nets, pretrain_step  # noqa: E402
-from satsr.inference import TileRunner, plan_tiles, tile_count  # noqa: E402
-from satsr.models import Generator, GeneratorSpec, flush_denormals  # noqa: E402
-from satsr.normalise import Normalisation  # noqa: E402
+from satsr.inference import TileRunner  # noqa: E402
+from satsr.models import Generator, flush_denormals  # noqa: E402
 from satsr.precision import resolve_precision  # noqa: E402
+from satsr.tiling import plan_tiles, tile_count  # noqa: E402
 from satsr.upscale import UpscaleOptions, upscale_file  # noqa: E402
-from satsr.weights import LoadedWeights, load_weights, save_weights  # noqa: E402
+from satsr.weights import LoadedWeights, load_weights  # noqa: E402
+from tests.support import InlineExecutor, save_tiny_weights, tiny_generator  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 
 
-class Serial(Executor):
-    """Runs each submitted call at once: the upscale pipeline's stages one after another."""
-
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
 def big_generator(tmp: Path) -> LoadedWeights:
     """A 64x16 SRResNet (the SRGAN paper's size) with a non-zero tail, saved and loaded like any weights."""
-    torch.manual_seed(0)
-    g = Generator(GeneratorSpec(features=64, blocks=16))
-    nn.init.normal_(g.tail.weight, std=0.02)
-    norm = Normalisation.for_dtype("uint8", 3)
-    return load_weights(save_weights(tmp / "srresnet64x16.safetensors", g, norm, {"name": "bench-64x16"}))
+    g = tiny_generator(features=64, blocks=16, detail=0.02)
+    path = tmp / "srresnet64x16.safetensors"
+    return load_weights(save_tiny_weights(path, g, metadata={"name": "bench-64x16"}))
 
 
 def conv_flops(generator: Generator, shape: tuple[int, ...]) -> float:
@@ -106,7 +95,7 @@ def unfolded(self: Generator, feat: torch.Tensor) -> torch.Tensor:
 @contextlib.contextmanager
 def as_before() -> Iterator[None]:
     """Serial pipeline stages and the unfolded generator graph: how satsr upscaled before."""
-    with mock.patch("satsr.upscale.ThreadPoolExecutor", lambda workers: Serial()), \
+    with mock.patch("satsr.upscale.ThreadPoolExecutor", lambda workers: InlineExecutor()), \
             mock.patch.object(Generator, "_folded_last_stage", unfolded):  # fmt: skip
         yield
 

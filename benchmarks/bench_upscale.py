@@ -51,16 +51,11 @@ def make_scene(path: Path, size: int) -> Path:
 
 
 def save_model(path: Path, arch: str) -> Path:
-    import torch
+    from tests.support import save_tiny_weights, tiny_generator
 
-    from satsr.models import Generator, GeneratorSpec
-    from satsr.normalise import Normalisation
-    from satsr.weights import save_weights
-
-    torch.manual_seed(0)
-    generator = Generator(GeneratorSpec() if arch == "default" else GeneratorSpec(features=8, blocks=1))
-    torch.nn.init.normal_(generator.tail.weight, std=0.02)
-    return save_weights(path, generator, Normalisation.for_dtype("uint8", 3), {"name": f"bench-{arch}"})
+    sizes = {"features": 32, "blocks": 8} if arch == "default" else {}  # default: GeneratorSpec()'s
+    generator = tiny_generator(detail=0.02, **sizes)
+    return save_tiny_weights(path, generator, metadata={"name": f"bench-{arch}"})
 
 
 def rss_mb() -> tuple[float, float]:

@@ -23,8 +23,8 @@ import rasterio
 from affine import Affine
 
 from satsr.errors import UsageError
-from satsr.evaluate import EvaluateOptions, EvaluationReport
 from satsr.progress import Progress, silent
+from satsr.report import EvaluateOptions, EvaluationReport
 from satsr.sources import Source
 from satsr.upscale import UpscaleOptions, UpscaleResult
 from satsr.upscale import upscale_file as _upscale_file

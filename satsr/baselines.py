@@ -42,10 +42,17 @@ def run_generator(
     return _inverse(precision.run(precision.prepare(generator), _forward(lr, norm)), norm)
 
 
+def bicubic_model(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """satsr's one bicubic baseline, in model space: (N, C, h, w) -> (N, C, scale*h, scale*w), torch bicubic
+    with align_corners=False (training validation, sample grids, and `bicubic` below)."""
+    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
 def bicubic(lr: np.ndarray, norm: Normalisation, scale: int) -> np.ndarray:
-    """(N, C, h, w) -> (N, C, scale*h, scale*w): torch bicubic, align_corners=False, on normalised values."""
+    """(N, C, h, w) native -> (N, C, scale*h, scale*w) native: `bicubic_model` on normalised values, cast
+    like a model output."""
     with torch.inference_mode():
-        up = F.interpolate(_forward(lr, norm), scale_factor=scale, mode="bicubic", align_corners=False)
+        up = bicubic_model(_forward(lr, norm), scale)
     return _inverse(up, norm)
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from satsr.errors import TrainingError
-from satsr.raster import atomic_output
+from satsr.outputs import atomic_output
+from satsr.rundir import CHECKPOINT
 
-CHECKPOINT = "checkpoint.pt"
 FORMAT = 1  # bump when the layout below changes
 
 

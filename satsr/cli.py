@@ -17,8 +17,8 @@ from satsr.errors import Interrupted, SatsrError, UsageError
 from satsr.runtime import handle_signals, quiet_libtiff
 
 if TYPE_CHECKING:
-    from satsr.evaluate import EvaluateOptions, EvaluationReport
     from satsr.progress import Progress
+    from satsr.report import EvaluateOptions, EvaluationReport
 
 app = typer.Typer(
     name="satsr",
@@ -183,9 +183,9 @@ def evaluate(
     """Score a model (on a dataset split or a raster pair) or an upscaled raster beside bicubic/lanczos."""
     from pathlib import Path
 
-    from satsr.evaluate import DEFAULTS, EvaluateOptions, check_outputs, figure_indexes
     from satsr.human_test import HumanTestOptions
     from satsr.metrics import parse_metrics
+    from satsr.report import DEFAULTS, EvaluateOptions, check_outputs, figure_indexes
 
     if human_results:
         if model or dataset or sr or hr or lr or figure or human_test:
@@ -207,11 +207,11 @@ def evaluate(
         report = _run_evaluation(model, dataset, sr, lr, hr, options, report_progress)
     views.render_evaluation(report, stderr=to_stdout)
     if to_stdout:
-        from satsr.evaluate import report_json
+        from satsr.report import report_json
 
         sys.stdout.write(report_json(report) + "\n")
     if outputs[0] is not None:
-        from satsr.evaluate import write_json
+        from satsr.report import write_json
 
         write_json(outputs[0], report, overwrite)
     if outputs[1] is not None:

@@ -12,7 +12,6 @@ from typing import Any
 from satsr.errors import UsageError
 from satsr.precision import PRECISIONS
 
-ADV_LOSSES = ("vanilla", "wgan-gp", "ragan")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -72,8 +71,8 @@ def check(cfg: TrainConfig) -> None:
         problems.append(f"hr_crop must be a multiple of 4 and >= 8 (got {cfg.hr_crop})")
     if cfg.generator not in _generators():
         problems.append(f"generator must be one of {', '.join(_generators())} (got {cfg.generator!r})")
-    if cfg.adv_loss not in ADV_LOSSES:
-        problems.append(f"adv_loss must be one of {', '.join(ADV_LOSSES)} (got {cfg.adv_loss!r})")
+    if cfg.adv_loss not in _adv_losses():
+        problems.append(f"adv_loss must be one of {', '.join(_adv_losses())} (got {cfg.adv_loss!r})")
     if cfg.device not in DEVICES:
         problems.append(f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
     if cfg.precision not in PRECISIONS:
@@ -105,6 +104,12 @@ def _generators() -> tuple[str, ...]:
     from satsr.generators import GENERATORS  # torch: only once a config is built, never for --help
 
     return tuple(GENERATORS)
+
+
+def _adv_losses() -> tuple[str, ...]:
+    from satsr.losses import ADV_LOSSES  # the one registry of adversarial losses (torch, like _generators)
+
+    return tuple(ADV_LOSSES)
 
 
 def with_overrides(base: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
@@ -168,5 +173,7 @@ def to_toml(cfg: TrainConfig) -> str:
 
 def saved_config(run_dir: Path) -> TrainConfig | None:
     """The resolved config of an existing run (RUN_DIR/config.toml), the base when resuming."""
-    path = Path(run_dir) / "config.toml"
+    from satsr.rundir import CONFIG
+
+    path = Path(run_dir) / CONFIG
     return with_overrides(TrainConfig(), load_toml(path), str(path)) if path.exists() else None

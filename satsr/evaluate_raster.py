@@ -1,32 +1,35 @@
 """`satsr evaluate` on rasters: an upscaled raster vs a reference on the same grid, streamed window by window.
 
-`evaluate_rasters` scores an existing SR GeoTIFF; `evaluate_model_on_pair` first runs `upscale_file` on
-the LR into a temporary GeoTIFF, with the HR read on the LR's exact 4x grid (`raster.aligned_hr`, as
-prepare aligns pairs). Memory is bounded by one window (`EvaluateOptions.window` HR px a side) whatever
-the scene size. Baselines, when the LR is given, are computed per window on the same pixels: bicubic on
-the LR read with reflection beyond the scene and invalid pixels filled from the nearest valid one
-(exactly how upscale feeds the model), and GDAL lanczos through a WarpedVRT of the LR on the SR grid.
-The shave removes `shave` HR px along the scene edges (no tile edges here: the SR is seam-free).
+`evaluate_rasters` scores an existing SR GeoTIFF; `evaluate_model_on_pair` computes the SR of each window
+from the LR with the tile runner `satsr upscale` uses (`inference.ModelWindows`: context margin, mirrored
+scene edges, nearest-valid fill; nothing written to disk), with the HR read on the LR's exact scale-x
+grid (`raster.aligned_hr`, as prepare aligns pairs). Memory is bounded by one window
+(`EvaluateOptions.window` HR px a side) whatever the scene size. Baselines, when the LR is given, are
+computed per window on the same pixels: bicubic on the LR read with reflection beyond the scene and
+invalid pixels filled from the nearest valid one (exactly how upscale feeds the model), and GDAL lanczos
+through a WarpedVRT of the LR on the SR grid. The shave removes `shave` HR px along the scene edges (no
+tile edges here: the SR is seam-free).
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
-from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from satsr.errors import DataError, GeoMismatchError, UsageError
-from satsr.evaluate import (
+from satsr.metrics import METRICS, Sample, Scorer
+from satsr.normalise import Normalisation
+from satsr.progress import Progress, silent
+from satsr.report import (
     DEFAULTS,
     EvaluateOptions,
     EvaluationReport,
@@ -34,36 +37,38 @@ from satsr.evaluate import (
     common_settings,
     data_range_for,
     figure_indexes,
+    model_precision,
     weights_summary,
 )
-from satsr.metrics import METRICS, Sample, Scorer
-from satsr.normalise import Normalisation
-from satsr.progress import Progress, silent
-from satsr.sources import as_source, is_virtual
-from satsr.tiling import covering_tiles
-
-GRID_TOLERANCE = 1e-3  # fraction of a pixel under which two grids count as identical
-GDAL_CACHE_MB = 128  # GDAL block cache while reading: fixed, so memory does not grow with the scene
+from satsr.sources import is_virtual
+from satsr.tiling import covering_tiles, upscale_mask
 
 
 def evaluate_model_on_pair(
     model: str | Path, lr: str | Path, hr: str | Path, options: EvaluateOptions = DEFAULTS,
     progress: Progress = silent,
 ) -> EvaluationReport:  # fmt: skip
-    """Upscale `lr` with `model` (streaming, to a temporary GeoTIFF) and score it against `hr`."""
-    from satsr.upscale import UpscaleOptions, upscale_file
+    """Score `model` on the LR/HR pair: the SR of each window streams from the LR through the tile runner
+    `satsr upscale` uses (inference.ModelWindows; nothing is written to disk)."""
+    from satsr.inference import ModelWindows, TileRunner
+    from satsr.scene_check import check_scene
     from satsr.weights import load_weights
 
     start = time.perf_counter()
     loaded = load_weights(model)
-    with tempfile.TemporaryDirectory(prefix="satsr-evaluate-") as tmp:
-        sr = Path(tmp) / "sr.tif"
+    precision = model_precision(options)
+    notes: list[str] = []
+
+    def upscaled(lr_src: Any) -> ModelWindows:
         # scoring a model on imagery of another pixel size is a fair question: noted, not refused
-        upscale_options = UpscaleOptions(overwrite=True, precision=options.precision, ignore_gsd=True)
-        upscaled = upscale_file(as_source(lr), sr, loaded, upscale_options, progress)
-        report = evaluate_rasters(sr, hr, lr, options, progress, loaded.normalisation, align_hr=True)
-    settings = {**report.settings, "model": weights_summary(loaded), "sr": "upscale_file output (temporary)",
-                "precision": upscaled.precision, "notes": list(upscaled.notes)}  # fmt: skip
+        bands, _, found = check_scene(lr_src, loaded, None, ignore_gsd=True)
+        notes.extend(found)
+        runner = TileRunner(loaded.generator, loaded.normalisation, precision)
+        return ModelWindows(lr_src, bands, runner, loaded.generator.receptive_radius)
+
+    report = _evaluate(upscaled, hr, lr, options, progress, loaded.normalisation)
+    settings = {**report.settings, "model": weights_summary(loaded), "precision": precision.describe(),
+                "sr": "streamed from the LR through upscale's tile runner", "notes": notes}  # fmt: skip
     seconds = time.perf_counter() - start
     return EvaluationReport("model-raster", settings, report.scores, report.counts, seconds, report.crops,
                             report.display_norm)  # fmt: skip
@@ -71,24 +76,39 @@ def evaluate_model_on_pair(
 
 def evaluate_rasters(
     sr: str | Path, hr: str | Path | None, lr: str | Path | None, options: EvaluateOptions = DEFAULTS,
-    progress: Progress = silent, norm: Normalisation | None = None, align_hr: bool = False,
+    progress: Progress = silent,
 ) -> EvaluationReport:  # fmt: skip
     """Score the SR raster against `hr` (same grid) and/or `lr` (LR-consistency, baselines)."""
-    from satsr.raster import aligned_hr, check_pair, data_band_indexes, open_raster
+    return _evaluate(sr, hr, lr, options, progress)
+
+
+def _evaluate(
+    sr: str | Path | Callable[[Any], Any], hr: str | Path | None, lr: str | Path | None,
+    options: EvaluateOptions, progress: Progress, norm: Normalisation | None = None,
+) -> EvaluationReport:  # fmt: skip
+    """Both raster modes: `sr` is a raster, or makes the model's SR reader from the opened LR (the HR is
+    then read on the LR's exact scale-x grid through `raster.aligned_hr`, as prepare aligns pairs)."""
+    from satsr.align import aligned_hr, check_pair
+    from satsr.raster import data_band_indexes, gdal_env, open_raster
 
     start = time.perf_counter()
     if hr is None:  # without ground truth only the no-reference metrics make sense
         options = replace(options, metrics=no_reference(options.metrics))
+    align_hr = callable(sr)
     with ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
-        sr_src = stack.enter_context(open_raster(sr))
-        bands = data_band_indexes(sr_src)
+        stack.enter_context(gdal_env())
+        lr_src = stack.enter_context(open_raster(lr)) if lr is not None else None
+        sr_src = sr(lr_src) if callable(sr) else stack.enter_context(open_raster(sr))
+        bands = sr_src.bands if callable(sr) else data_band_indexes(sr_src)
         srcs: dict[str, Any] = {"sr": sr_src}
         scale = None  # HR px per LR px: known with an LR
-        if lr is not None:
-            srcs["lr"] = stack.enter_context(open_raster(lr))
-            scale = max(round(sr_src.width / srcs["lr"].width), 1)
-            check_lr_grid(sr_src, srcs["lr"], scale)
+        if lr_src is not None:
+            srcs["lr"] = lr_src
+            if align_hr:  # the model's SR is on the LR's scale-x grid by construction
+                scale = sr_src.runner.scale
+            else:
+                scale = max(round(sr_src.width / lr_src.width), 1)
+                check_lr_grid(sr_src, lr_src, scale)
             # the LR on its own scale-x grid through GDAL's lanczos warp: exactly `gdalwarp -r lanczos`
             lanczos = aligned_hr(srcs["lr"], srcs["lr"], scale, Resampling.lanczos)
             srcs["lanczos"] = stack.enter_context(lanczos)
@@ -103,14 +123,14 @@ def evaluate_rasters(
         for name, src in srcs.items():
             check_bands(sr_src, bands, src, name)
         dtype = sr_src.dtypes[bands[0] - 1]
-        data_range = data_range_for(dtype, norm, options.data_range, str(sr))
+        data_range = data_range_for(dtype, norm, options.data_range, str(sr_src.name))
         norm = norm or _identity_norm(dtype, len(bands))
         scorers, counts, crops = _stream(srcs, bands, norm, data_range, options, progress, scale or 1)
     if not counts["scored_pixels_per_band"]:
-        raise DataError(f"{sr}: no pixel is valid in every raster given (after a {options.shave} px shave); "
-                        "give rasters that cover the same ground with valid pixels")  # fmt: skip
+        raise DataError(f"{sr_src.name}: no pixel is valid in every raster given (after a {options.shave} px "
+                        "shave); give rasters that cover the same ground with valid pixels")  # fmt: skip
     settings = {
-        "sr": _resolved(sr), "hr": _resolved(hr), "lr": _resolved(lr),
+        "sr": None if callable(sr) else _resolved(sr), "hr": _resolved(hr), "lr": _resolved(lr),
         "hr_alignment": "aligned_hr onto the LR 4x grid" if align_hr else "same grid as SR (checked)",
         "window_hr_px": options.window, **common_settings(options, data_range, dtype, scale),
     }  # fmt: skip
@@ -140,11 +160,12 @@ def _identity_norm(dtype: str, bands: int) -> Normalisation:
 
 
 def check_same_grid(sr_src: Any, hr_src: Any) -> None:
-    """SR and reference must share CRS, size and transform (to GRID_TOLERANCE of a pixel)."""
+    """SR and reference must share CRS, size and transform (`align.grids_match`)."""
+    from satsr.align import grids_match
+
     t, u = sr_src.transform, hr_src.transform
-    same = sr_src.crs == hr_src.crs and (sr_src.width, sr_src.height) == (hr_src.width, hr_src.height)
-    tol = GRID_TOLERANCE * abs(t.a)
-    if not same or any(abs(a - b) > tol for a, b in zip(t[:6], u[:6], strict=True)):
+    sr_size, hr_size = (sr_src.width, sr_src.height), (hr_src.width, hr_src.height)
+    if not grids_match(sr_src.crs, t, sr_size, hr_src.crs, u, hr_size):
         raise GeoMismatchError(
             f"{hr_src.name}: not on the grid of {sr_src.name} ({hr_src.width}x{hr_src.height} {hr_src.crs} "
             f"{tuple(u)[:6]} vs {sr_src.width}x{sr_src.height} {sr_src.crs} {tuple(t)[:6]}); warp it onto "
@@ -154,14 +175,11 @@ def check_same_grid(sr_src: Any, hr_src: Any) -> None:
 
 def check_lr_grid(sr_src: Any, lr_src: Any, scale: int) -> None:
     """The SR must be the exact scale-x refinement of the LR grid (what `satsr upscale` writes)."""
-    t, u = sr_src.transform, lr_src.transform @ Affine.scale(1 / scale)
-    size = (lr_src.width * scale, lr_src.height * scale)
-    tol = GRID_TOLERANCE * abs(t.a)
-    if (
-        sr_src.crs != lr_src.crs
-        or size != (sr_src.width, sr_src.height)
-        or any(abs(a - b) > tol for a, b in zip(t[:6], u[:6], strict=True))
-    ):
+    from satsr.align import grids_match, refined_grid
+
+    u, width, height = refined_grid(lr_src, scale)
+    sr_size = (sr_src.width, sr_src.height)
+    if not grids_match(sr_src.crs, sr_src.transform, sr_size, lr_src.crs, u, (width, height)):
         raise GeoMismatchError(
             f"{lr_src.name}: {sr_src.name} is not its {scale}x upscale (grid "
             f"{sr_src.width}x{sr_src.height} vs "
@@ -216,7 +234,8 @@ def _window_samples(
     """Samples of every method on one HR window, and its figure crop when the crop is fully scored."""
     from satsr.raster import read_window
 
-    sr, valid = read_window(srcs["sr"], win, bands)
+    sr_src = srcs["sr"]
+    sr, valid = sr_src.read_window(win) if hasattr(sr_src, "runner") else read_window(sr_src, win, bands)
     hr = None
     if "hr" in srcs:
         hr, hr_valid = read_window(srcs["hr"], win, bands)
@@ -226,7 +245,7 @@ def _window_samples(
     if "lr" in srcs:
         lr_win = Window(win.col_off // scale, win.row_off // scale, win.width // scale, win.height // scale)
         lr, lr_valid = read_window(srcs["lr"], lr_win, bands)
-        valid &= np.repeat(np.repeat(lr_valid, scale, axis=0), scale, axis=1)
+        valid &= upscale_mask(lr_valid, scale)
         lr_scored = lr_valid & _inside_shave(srcs["lr"], lr_win, math.ceil(options.shave / scale))
         outputs["bicubic"] = _bicubic_window(srcs["lr"], lr_win, bands, norm, scale)
         outputs["lanczos"] = read_window(srcs["lanczos"], win, bands)[0]
@@ -253,7 +272,7 @@ def _bicubic_window(
 ) -> np.ndarray:
     """Bicubic of the LR window, with 2 LR px of context read as upscale reads it (reflect, nearest fill)."""
     from satsr.baselines import bicubic
-    from satsr.inference import fill_invalid, read_context
+    from satsr.raster import fill_invalid, read_context
     from satsr.tiling import with_margin
 
     margin = 2  # bicubic support in LR px

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from satsr.normalise import Normalisation
-from satsr.raster import atomic_output
+from satsr.outputs import atomic_output
 
 COLUMNS = ("LR", "bicubic", "lanczos", "sr", "HR")
 

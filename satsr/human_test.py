@@ -82,7 +82,7 @@ def write_page(directory: str | Path, crops: list[dict[str, np.ndarray]], norm: 
     """Write the page for `crops` (dicts with 'sr', 'lanczos' and 'HR' of one place each), atomically."""
     from matplotlib.image import imsave
 
-    from satsr.raster import atomic_output
+    from satsr.outputs import atomic_output
 
     usable = [c for c in crops if all(k in c for k in (*METHODS, "HR"))]
     if len(usable) < 2:
@@ -185,8 +185,8 @@ def score_answers(paths: list[str]) -> HumanResults:
 
 def write_results_json(path: str | Path, results: HumanResults, overwrite: bool = False) -> Path:
     """The pooled scores as strict JSON (nan as the string 'nan'), written atomically."""
-    from satsr.evaluate import _json_safe
-    from satsr.raster import atomic_output
+    from satsr.outputs import atomic_output
+    from satsr.report import _json_safe
 
     with atomic_output(path, overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(_json_safe(results.to_json()), indent=1, allow_nan=False))

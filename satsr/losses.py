@@ -57,10 +57,10 @@ def wgan_g(real: Scores, fake: Scores) -> torch.Tensor:
 ADV_LOSSES: dict[
     str, tuple[Callable[[Scores, Scores, float], torch.Tensor], Callable[[Scores, Scores], torch.Tensor]]
 ]
-ADV_LOSSES = {
+ADV_LOSSES = {  # the names `adv_loss` accepts (config.py checks against these keys)
     "vanilla": (vanilla_d, vanilla_g),
-    "ragan": (ragan_d, ragan_g),
     "wgan-gp": (wgan_d, wgan_g),
+    "ragan": (ragan_d, ragan_g),
 }
 
 

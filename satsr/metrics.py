@@ -18,6 +18,7 @@ from skimage.metrics import structural_similarity
 
 from satsr.degrade import area_downsample
 from satsr.errors import UsageError
+from satsr.tiling import downscale_mask
 
 SSIM_WIN = 7  # skimage's default window; SSIM near a tile edge or a masked pixel is not scored
 SHARPNESS_BLOCK = 64  # HR px: FFT block for the sharpness score (fully valid blocks only)
@@ -190,7 +191,7 @@ class LrConsistency(Metric):
         scale = s.sr.shape[-1] // s.lr.shape[-1]
         down = area_downsample(s.sr, scale)
         # An LR pixel counts when it is valid and all scale x scale SR pixels above it are valid.
-        full = area_downsample(s.valid[None].astype(np.float64), scale)[0] == 1.0
+        full = downscale_mask(s.valid, scale)
         self.sums.update(Sample(down, s.lr, full, full & s.lr_scored))
 
     def result(self) -> MetricResult:

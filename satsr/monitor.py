@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from satsr.baselines import bicubic_model
 from satsr.dataset import TileDataset
+from satsr.metrics import Sample, Scorer
 from satsr.normalise import Normalisation
-from satsr.outputs import write_errors
+from satsr.outputs import atomic_output, write_errors
 from satsr.precision import Precision
 from satsr.progress import Progress, silent
-from satsr.raster import atomic_output
 
 LOG_FIELDS = (
     "step", "phase", "elapsed_s", "step_ms", "loss_g", "loss_pixel", "loss_adv", "loss_d", "adv_weight",
@@ -48,11 +47,6 @@ def pick(n: int, count: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n - 1, count)})
 
 
-def _masked_mse(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor) -> tuple[float, int]:
-    sq = (a - b).pow(2).sum(dim=0)  # (H, W), summed over bands
-    return float(sq[valid].sum()), int(valid.sum()) * a.shape[0]
-
-
 @torch.no_grad()
 def validate(
     g: nn.Module, val: TileDataset, indices: Sequence[int], precision: Precision, progress: Progress = silent
@@ -61,7 +55,8 @@ def validate(
     the val tiles (data range 1 in model space). Reports task "validate" per tile (a minute on CPUs: the
     training bar would otherwise stand still).
 
-    PSNR is the mean of per-tile PSNRs; MSE pools all valid pixels. Also returns `g_spread`: the spread
+    Scored by satsr.metrics, as `satsr evaluate` scores: PSNR from the MSE pooled over all valid pixels
+    and bands of the tiles (not the mean of per-tile PSNRs). Also returns `g_spread`: the spread
     across a fixed batch of what G adds to bicubic, relative to the same spread of the HR (near 0 for a
     generator that adds the same pattern to every input, i.e. mode collapse; 0 also for a fresh G).
     """
@@ -69,9 +64,7 @@ def validate(
     lo, hi = (t.to(device) for t in output_range(val.norm))
     was_training = g.training
     g.eval()
-    err_sum = {"sr": 0.0, "bicubic": 0.0}
-    pixels = {"sr": 0, "bicubic": 0}
-    psnrs: dict[str, list[float]] = {"sr": [], "bicubic": []}
+    scorers = {name: Scorer(("psnr", "mse"), val.norm.bands, 1.0) for name in ("sr", "bicubic")}
     residuals: list[tuple[torch.Tensor, torch.Tensor]] = []
     for n, i in enumerate(indices):
         progress(VALIDATE_TASK, n, len(indices))
@@ -79,21 +72,17 @@ def validate(
         with precision.autocast():
             sr = g(precision.tensor(lr[None])).float()
         sr = torch.minimum(torch.maximum(sr, lo), hi)[0]
-        bic = F.interpolate(lr[None], scale_factor=val.scale, mode="bicubic", align_corners=False)
-        bic = torch.minimum(torch.maximum(bic, lo), hi)[0]
+        bic = torch.minimum(torch.maximum(bicubic_model(lr[None], val.scale), lo), hi)[0]
+        mask, truth = valid.cpu().numpy(), hr.cpu().double().numpy()
         for name, pred in (("sr", sr), ("bicubic", bic)):
-            err, count = _masked_mse(pred, hr, valid)
-            if count:
-                err_sum[name] += err
-                pixels[name] += count
-                psnrs[name].append(10 * math.log10(1 / max(err / count, 1e-12)))
+            scorers[name].update(Sample(pred.cpu().double().numpy(), truth, mask, mask))
         if len(residuals) < SPREAD_TILES and (not residuals or residuals[0][0].shape == sr.shape):
             residuals.append((sr - bic, hr - bic))
     g.train(was_training)
     out: dict[str, Any] = {}
     for name, suffix in (("sr", ""), ("bicubic", "_bicubic")):
-        out[f"val_mse{suffix}"] = err_sum[name] / pixels[name] if pixels[name] else math.nan
-        out[f"val_psnr{suffix}"] = float(np.mean(psnrs[name])) if psnrs[name] else math.nan
+        scores = scorers[name].results()
+        out[f"val_mse{suffix}"], out[f"val_psnr{suffix}"] = scores["mse"].overall, scores["psnr"].overall
     if len(residuals) >= 2:
         sr_res = torch.stack([r[0] for r in residuals]).std(dim=0).mean()
         hr_res = torch.stack([r[1] for r in residuals]).std(dim=0).mean()
@@ -190,7 +179,7 @@ def sample_grid(
     fig, axes = plt.subplots(len(indices), 4, figsize=(12, 3 * len(indices)), squeeze=False)
     for row, i in zip(axes, indices, strict=True):
         lr, hr, _ = (t.to(precision.device) for t in val[i])
-        bic = F.interpolate(lr[None], scale_factor=val.scale, mode="bicubic", align_corners=False)[0]
+        bic = bicubic_model(lr[None], val.scale)[0]
         with precision.autocast():
             sr = g(precision.tensor(lr[None])).float()[0]
         for ax, title, img in zip(row, ("LR", "bicubic", "SR", "HR"), (lr, bic, sr, hr), strict=True):

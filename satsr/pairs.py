@@ -1,7 +1,7 @@
 """Streaming the candidate tiles of one scene: LR and HR read through windows, validity, co-registration.
 
 A scene is either a real pair (satellite LR + aerial HR, the HR read on the exact 4x grid of the LR through
-`raster.aligned_hr`) or an aerial raster alone whose LR grid is its own grid coarsened 4x (the LR pixels
+`align.aligned_hr`) or an aerial raster alone whose LR grid is its own grid coarsened 4x (the LR pixels
 are synthesised later by `satsr.degrade`). Rows of tiles are read as strips, so memory holds one strip,
 never a scene; in pair mode the HR is read only where the LR tile could pass the validity test.
 """
@@ -17,17 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.windows import Window
 from scipy import ndimage
 
+from satsr.align import aligned_hr, check_pair
 from satsr.degrade import area_downsample
 from satsr.errors import DataError, UsageError
-from satsr.raster import aligned_hr, check_pair, has_mask, open_raster, read_window, select_bands
-from satsr.tiling import full_tiles
-
-GDAL_CACHE_MB = 128  # GDAL block cache while a scene is read (one strip of blocks fits many times over)
+from satsr.raster import fill_invalid, gdal_env, has_mask, open_raster, read_window, select_bands
+from satsr.scenes import scene_files
+from satsr.tiling import downscale_mask, full_tiles, upscale_mask
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def sources_for(inputs: list[Path], degraded: bool) -> list[SceneSource]:
     if degraded:
         paths: list[Path] = []
         for p in inputs:
-            found = sorted([*p.glob("*.tif"), *p.glob("*.tiff")]) if p.is_dir() else [p]
+            found = scene_files(p) if p.is_dir() else [p]
             if p.is_dir() and not found:
                 raise DataError(f"{p}: directory holds no .tif files; give aerial GeoTIFFs")
             paths.extend(found)
@@ -172,7 +171,7 @@ class SceneReader:
             hr, hr_valid, hr_fill = self._read(
                 self.aligned, Window(col * s, row * s, tile * s, tile * s), self.hr_fill
             )
-            both = hr_valid & np.kron(valid, np.ones((s, s), dtype=bool))
+            both = hr_valid & upscale_mask(valid, s)
             ok = both.mean() >= min_valid and not hr_fill.any()
             yield Candidate(window, lr_strip[:, :, col : col + tile], hr, both) if ok else None
 
@@ -186,8 +185,7 @@ class SceneReader:
             x0, x1 = col * s + margin, (col + tile) * s + margin
             valid = hr_valid[margin : margin + tile * s, x0:x1]
             # an LR pixel is valid only when all the HR pixels it is made from are valid
-            lr_valid = valid.reshape(tile, s, tile, s).all(axis=(1, 3))
-            both = np.kron(lr_valid, np.ones((s, s), dtype=bool))
+            both = upscale_mask(downscale_mask(valid, s), s)
             if both.mean() < min_valid or hr_fill[margin : margin + tile * s, x0:x1].any():
                 yield None
                 continue
@@ -195,7 +193,7 @@ class SceneReader:
             context_valid = hr_valid[:, x0 - margin : x1 + margin]
             hr = context[:, margin : margin + tile * s, margin : margin + tile * s]
             yield Candidate(
-                Window(col, row, tile, tile), None, hr, both, _fill_nearest(context, context_valid)
+                Window(col, row, tile, tile), None, hr, both, fill_invalid(context, context_valid)
             )
 
     def _read(self, src: Any, window: Window, fill_rule: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -206,22 +204,13 @@ class SceneReader:
         return data, valid & ~fill, fill
 
 
-def _fill_nearest(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Invalid pixels take the value of the nearest valid one (so a blur does not drag fill values in)."""
-    if valid.all() or not valid.any():
-        return data
-    _, (rows, cols) = ndimage.distance_transform_edt(~valid, return_indices=True)
-    return data[:, rows, cols]
-
-
 @contextmanager
 def open_scene(
     source: SceneSource, bands: list[int] | None, scale: int, fill: FillRule
 ) -> Iterator[SceneReader]:
     """Open (and validate) the rasters of a scene; the HR of a pair is read on the LR's 4x grid."""
     with ExitStack() as stack:
-        # GDAL's block cache defaults to 5 % of RAM (GBs on big machines): a small one keeps memory bounded
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+        stack.enter_context(gdal_env())  # a fixed block cache: memory stays bounded
         hr = stack.enter_context(open_raster(source.hr_path))
         if source.lr_path is None:
             reader = SceneReader(source, None, hr, select_bands(hr, bands), scale, fill)

@@ -1,4 +1,5 @@
-"""The only module that opens GeoTIFFs: validation, masked window reads, output profiles, atomic writes."""
+"""The only module that opens GeoTIFFs: validation, masked window reads, output profiles. Pair alignment is
+in align.py, atomic outputs in outputs.py."""
 
 from __future__ import annotations
 
@@ -10,18 +11,23 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.errors import RasterioError, RasterioIOError
-from rasterio.io import DatasetReader
-from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
+from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.windows import Window
 
-from satsr.errors import DataError, GeoMismatchError
-from satsr.outputs import atomic_output, gdal_cause
+from satsr.errors import DataError
+from satsr.outputs import gdal_cause
 from satsr.sources import as_source, is_virtual
+from satsr.tiling import TileJob, clip, scale_window
 
-__all__ = ["atomic_output"]  # re-exported: the tools import it from here
+GDAL_CACHE_MB = 128  # GDAL block cache: fixed, so memory does not grow with the scene (default: 5 % of RAM)
+
+
+def gdal_env() -> rasterio.Env:
+    """satsr's one GDAL environment, around every read and write of a tool: a fixed block cache, and masks
+    written inside the GeoTIFF (not as .msk sidecars)."""
+    return rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
 @contextmanager
@@ -98,6 +104,17 @@ def read_window(
     return data, np.all(masks > 0, axis=0)
 
 
+def fill_invalid(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Invalid pixels of (C, H, W) `data` take the value of the nearest valid one, so that nodata values
+    never leak into a model's input or a blur (satsr's one nearest-valid fill)."""
+    from scipy.ndimage import distance_transform_edt
+
+    if valid.all() or not valid.any():
+        return data
+    rows, cols = distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return data[:, rows, cols]
+
+
 def _read_fix(name: str, cause: str) -> str:
     """What to do about a failed read, from GDAL's cause."""
     if "No such file" in cause or "does not exist" in cause:
@@ -138,142 +155,58 @@ def upscaled_profile(src: DatasetReader, scale: int, bands: list[int]) -> dict[s
     }
 
 
-# --- pair alignment -------------------------------------------------------------------------------------
+def read_context(src: DatasetReader, window: Window, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(C, H, W) data and (H, W) validity for `window`; outside the scene both are mirrored.
 
-GRID_TOLERANCE = 1e-3  # fraction of a pixel under which two grids count as identical (float noise)
-PIXEL_SIZE_TOLERANCE = 0.01  # relative error allowed between the LR pixel and scale x the HR pixel
-
-
-class GridReader:
-    """A read-only view of `base` on a target grid whose pixel (0, 0) is `base` pixel (col, row) offset.
-
-    It answers the calls `read_window` makes (read/read_masks, boundless): it reads the overlap with `base`
-    without a boundless read, pads the rest with `fill`, and reports padded pixels invalid. Every other
-    attribute (count, dtypes, colorinterp, name, nodata ...) is the base's.
+    Reflection (instead of a boundless read's constant fill) keeps edge pixels sensible: the model sees
+    plausible imagery beyond the scene border, not a black frame.
     """
-
-    def __init__(self, base: Any, width: int, height: int, transform: Affine, offset: tuple[int, int]):
-        self.base, self.width, self.height, self.transform = base, width, height, transform
-        self.col_off, self.row_off = offset  # base pixel = target pixel + offset
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.base, name)
-
-    @property
-    def mask_flag_enums(self) -> list[list[MaskFlags]]:
-        # padded pixels may be invalid even when the base declares none: always read masks
-        return [[MaskFlags.per_dataset]] * self.base.count
-
-    def read(self, indexes: list[int], window: Window, boundless: bool = True, fill_value: float = 0) -> Any:
-        return self._read(self.base.read, indexes, window, fill_value)
-
-    def read_masks(self, indexes: list[int], window: Window, boundless: bool = True) -> Any:
-        return self._read(self.base.read_masks, indexes, window, 0)
-
-    def _read(self, reader: Any, indexes: list[int], window: Window, fill: float) -> np.ndarray:
-        col, row = int(window.col_off) + self.col_off, int(window.row_off) + self.row_off
-        width, height = int(window.width), int(window.height)
-        c0, r0 = max(col, 0), max(row, 0)
-        c1, r1 = min(col + width, self.base.width), min(row + height, self.base.height)
-        dtype = self.base.dtypes[indexes[0] - 1] if reader == self.base.read else "uint8"
-        out = np.full((len(indexes), height, width), fill, dtype=dtype)
-        if c1 > c0 and r1 > r0:
-            part = reader(indexes, window=Window(c0, r0, c1 - c0, r1 - r0))
-            out[:, r0 - row : r1 - row, c0 - col : c1 - col] = part
-        return out
+    inside = clip(window, src.width, src.height)
+    assert inside is not None, "a context window always overlaps its scene"
+    data, valid = read_window(src, inside, bands)
+    (r0, r1), (c0, c1) = inside.toranges()
+    (row, row_end), (col, col_end) = window.toranges()
+    pads = ((r0 - row, row_end - r1), (c0 - col, col_end - c1))
+    if any(p for pair in pads for p in pair):
+        data = np.pad(data, ((0, 0), *pads), mode="reflect")
+        valid = np.pad(valid, pads, mode="reflect")
+    return data, valid
 
 
-def refined_grid(src: DatasetReader, scale: int) -> tuple[Affine, int, int]:
-    """Transform, width and height of the exact scale-x refinement of `src`'s grid."""
-    return src.transform @ Affine.scale(1 / scale), src.width * scale, src.height * scale
+def validity_mode(ds: DatasetReader) -> str:
+    """How invalid pixels are marked in the output: like the input marks them."""
+    if ds.nodata is not None:
+        return "nodata"
+    if ColorInterp.alpha in ds.colorinterp:
+        return "alpha"
+    return "mask" if has_mask(ds) else "none"
 
 
-def grid_offset(src: DatasetReader, crs: Any, transform: Affine) -> tuple[int, int] | None:
-    """(col, row) of the target grid's origin in `src` pixels when both grids coincide up to an
-    integer-pixel shift (same CRS and pixel size); None when reading `src` there needs resampling."""
-    t = src.transform
-    if src.crs != crs or abs(t.a - transform.a) > GRID_TOLERANCE * abs(transform.a) / max(src.width, 1):
-        return None
-    if abs(t.e - transform.e) > GRID_TOLERANCE * abs(transform.e) / max(src.height, 1):
-        return None
-    col, row = (transform.c - t.c) / t.a, (transform.f - t.f) / t.e
-    if abs(col - round(col)) > GRID_TOLERANCE or abs(row - round(row)) > GRID_TOLERANCE:
-        return None
-    return round(col), round(row)
+def write_tile(
+    dst: DatasetWriter, job: TileJob, hr: np.ndarray, hr_valid: np.ndarray, mode: str, nodata: float | None,
+    scale: int,
+) -> None:  # fmt: skip
+    """Write a tile's HR pixels, marking invalid ones the way the input did."""
+    window = scale_window(job.core, scale)
+    if mode == "nodata" and nodata is not None:
+        fill = np.asarray(nodata).astype(hr.dtype)
+        hr = np.where(hr_valid, _avoid_value(hr, nodata), fill)
+    elif mode != "none":
+        hr = np.where(hr_valid, hr, np.zeros((), hr.dtype))
+    if mode == "alpha":
+        top = np.iinfo(hr.dtype).max if np.issubdtype(hr.dtype, np.integer) else 255
+        hr = np.concatenate([hr, np.where(hr_valid, top, 0).astype(hr.dtype)[None]])
+    dst.write(hr, window=window)
+    if mode == "mask":
+        dst.write_mask(np.where(hr_valid, 255, 0).astype(np.uint8), window=window)
 
 
-@contextmanager
-def aligned_hr(
-    lr_src: DatasetReader, hr_src: DatasetReader, scale: int = 4, resampling: Resampling = Resampling.bilinear
-) -> Iterator[Any]:
-    """A reader of the HR raster on the exact scale-x refinement of the LR grid (HR window = LR window x 4).
-
-    Same grid: the HR itself. Same CRS and pixel size with an integer-pixel shift: a window offset, no
-    resampling. Anything else (other CRS, origin or pixel size): a WarpedVRT onto the target grid with
-    `resampling` (`average` is used instead when the HR is over 1.5x finer than the target, against
-    aliasing). `read_window` works on the result; pixels outside or masked in the HR read as invalid.
-    """
-    transform, width, height = refined_grid(lr_src, scale)
-    offset = grid_offset(hr_src, lr_src.crs, transform)
-    if offset == (0, 0):
-        yield hr_src
-        return
-    if offset is not None:
-        yield GridReader(hr_src, width, height, transform, offset)
-        return
-    if _hr_pixel_in(lr_src.crs, hr_src) < abs(transform.a) / 1.5:
-        resampling = Resampling.average
-    vrt_options = {"crs": lr_src.crs, "transform": transform, "width": width, "height": height}
-    add_alpha = ColorInterp.alpha not in hr_src.colorinterp  # a source alpha band is carried over as is
-    with WarpedVRT(hr_src, resampling=resampling, add_alpha=add_alpha, **vrt_options) as vrt:
-        # alpha from the warper marks pixels outside the HR or masked in it (nodata, mask, alpha)
-        yield GridReader(vrt, width, height, transform, (0, 0))
-
-
-def _hr_pixel_in(crs: Any, src: DatasetReader) -> float:
-    """Mean pixel size of `src` expressed in `crs` units (from its reprojected bounds)."""
-    left, bottom, right, top = transform_bounds(src.crs, crs, *src.bounds)
-    return float(np.sqrt((right - left) / src.width * (top - bottom) / src.height))
-
-
-def check_pair(
-    lr_src: DatasetReader, hr_src: DatasetReader, scale: int = 4, bands: list[int] | None = None
-) -> list[int]:
-    """Refuse an LR/HR pair satsr cannot align; return the band indexes to read from both.
-
-    Both must be georeferenced, have the same number of (selected) bands and dtype, overlap on the
-    ground, and the LR pixel must be `scale` x the HR pixel within 1 % (compared in the LR CRS).
-    """
-    check_georeferenced(lr_src)
-    check_georeferenced(hr_src)
-    lr_bands, hr_bands = select_bands(lr_src, bands), select_bands(hr_src, bands)
-    if len(lr_bands) != len(hr_bands):
-        raise DataError(
-            f"{hr_src.name}: has {len(hr_bands)} data bands but {lr_src.name} has {len(lr_bands)}; "
-            "pass --bands to pick matching bands"
-        )
-    lr_dtype, hr_dtype = lr_src.dtypes[lr_bands[0] - 1], hr_src.dtypes[hr_bands[0] - 1]
-    if lr_dtype != hr_dtype:
-        raise DataError(
-            f"{hr_src.name}: dtype {hr_dtype} differs from {lr_src.name} ({lr_dtype}); convert one of them"
-        )
-    try:
-        left, bottom, right, top = transform_bounds(hr_src.crs, lr_src.crs, *hr_src.bounds)
-    except Exception as exc:  # PROJ cannot map one CRS onto the other
-        message = f"{hr_src.name}: cannot reproject to the CRS of {lr_src.name} ({exc}); fix its CRS"
-        raise GeoMismatchError(message) from None
-    lr_left, lr_bottom, lr_right, lr_top = lr_src.bounds
-    if min(right, lr_right) <= max(left, lr_left) or min(top, lr_top) <= max(bottom, lr_bottom):
-        raise GeoMismatchError(
-            f"{hr_src.name}: does not overlap {lr_src.name} on the ground; give pairs of the same place "
-            "(satellite first, then aerial) with correct CRSs"
-        )
-    hr_res = ((right - left) / hr_src.width, (top - bottom) / hr_src.height)
-    for axis, lr_px, hr_px in zip("xy", lr_src.res, hr_res, strict=True):
-        if abs(lr_px / (scale * hr_px) - 1) > PIXEL_SIZE_TOLERANCE:
-            raise GeoMismatchError(
-                f"{hr_src.name}: pixel size {hr_px:.4g} ({axis}, CRS of {lr_src.name}) is not 1/{scale} "
-                f"of the satellite pixel {lr_px:.4g}; resample the aerial to {lr_px / scale:.4g} "
-                "(and give the satellite first, then the aerial)"
-            )
-    return lr_bands
+def _avoid_value(hr: np.ndarray, value: float) -> np.ndarray:
+    """Nudge valid pixels off the nodata value by one DN, so that they are not read back as nodata."""
+    if not np.issubdtype(hr.dtype, np.integer) or not np.isfinite(value):
+        return hr
+    info = np.iinfo(hr.dtype)
+    if not info.min <= value <= info.max:
+        return hr
+    alt = value + 1 if value < info.max else value - 1
+    return np.where(hr == value, np.asarray(alt).astype(hr.dtype), hr)

@@ -1,18 +1,27 @@
-"""A training run's directory: the names satsr writes there, and its creation (refusing to clobber a run)."""
+"""A training run's directory: the names satsr writes there (the one place that knows them), and its
+creation (refusing to clobber a run). Light: config.py and weights.py read the names without torch."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import torch.distributed as dist
-
-from satsr.checkpoint import CHECKPOINT
 from satsr.errors import OutputExistsError, TrainingError
 from satsr.outputs import write_errors
 
-OUTPUTS = ("config.toml", "log.csv", "curves.png", CHECKPOINT, "psnr.safetensors", "best.safetensors",
-           "final.safetensors", "samples")  # fmt: skip
+CONFIG = "config.toml"  # the resolved TrainConfig
+LOG = "log.csv"  # one row per log or validation event
+CURVES = "curves.png"  # loss, discriminator and validation curves
+CHECKPOINT = "checkpoint.pt"  # models, optimisers, RNG states: what --resume continues
+PSNR = "psnr.safetensors"  # best pretraining (pixel-loss) EMA
+BEST = "best.safetensors"  # best val PSNR overall
+FINAL = "final.safetensors"  # EMA at the end
+SAMPLES = "samples"  # samples/step_NNNNNNN.png grids
+OUTPUTS = (CONFIG, LOG, CURVES, CHECKPOINT, PSNR, BEST, FINAL, SAMPLES)
+
+
+def sample_png(step: int) -> str:
+    return f"{SAMPLES}/step_{step:07d}.png"
 
 
 def prepare_run_dir(d: Path, *, resume: bool, overwrite: bool, main: bool, world: int) -> None:
@@ -25,6 +34,8 @@ def prepare_run_dir(d: Path, *, resume: bool, overwrite: bool, main: bool, world
         raise OutputExistsError(f"{d}: run directory exists; pass --resume to continue it or --overwrite")
     if resume and not (d / CHECKPOINT).exists():
         raise TrainingError(f"{d / CHECKPOINT}: no checkpoint to resume from; start the run without --resume")
+    import torch.distributed as dist
+
     if world > 1:
         dist.barrier()
     if main:
@@ -39,4 +50,4 @@ def _make(d: Path, clear: bool) -> None:
         for name in OUTPUTS:
             path = d / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    (d / "samples").mkdir(parents=True, exist_ok=True)
+    (d / SAMPLES).mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""Which scenes to upscale and where their outputs go: paths, directories, glob patterns and anything GDAL
-opens by name (URLs, /vsi paths). No I/O beyond listing files, so the CLI can use it before importing torch.
+"""Which scenes a directory holds (one rule for upscale and prepare), which to upscale and where their
+outputs go: paths, directories, glob patterns and anything GDAL opens by name (URLs, /vsi paths). No I/O
+beyond listing files, so the CLI can use it before importing torch.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def collect_scenes(inputs: list[str]) -> list[Source]:
             continue
         path = Path(text)
         if path.is_dir():
-            found = [p for p in sorted(path.iterdir()) if _is_scene(p)]
+            found = scene_files(path)
             if not found:
                 raise UsageError(f"{path}: directory holds no .tif/.tiff scenes")
             scenes += found
@@ -45,6 +46,12 @@ def collect_scenes(inputs: list[str]) -> list[Source]:
                 raise UsageError(f"{text}: pattern matches no files; check the path (quote it for satsr)")
             scenes += matches
     return list(dict.fromkeys(scenes))  # drop duplicates, keep order
+
+
+def scene_files(directory: Path) -> list[Path]:
+    """The GeoTIFF scenes of a directory, sorted: .tif/.tiff in any case, satsr's own outputs (*_x4.tif)
+    left out. satsr's one rule for what a directory holds (upscale inputs, prepare --degrade rasters)."""
+    return [p for p in sorted(directory.iterdir()) if _is_scene(p)]
 
 
 def _is_scene(path: Path) -> bool:

@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from satsr.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, set_rng_state
+from satsr.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from satsr.config import TrainConfig, to_toml
 from satsr.dataset import CropSampler, Source, TileDataset, open_sources
 from satsr.errors import TrainingError
@@ -38,11 +38,10 @@ from satsr.gan import (
 from satsr.gsd import dataset_lr_gsd
 from satsr.models import flush_denormals
 from satsr.monitor import VALIDATE_TASK, CsvLog, pick, plot_curves, sample_grid, validate
-from satsr.outputs import refuse_inputs, remove
+from satsr.outputs import atomic_output, refuse_inputs, remove
 from satsr.precision import Precision, resolve_precision
 from satsr.progress import Progress, silent
-from satsr.raster import atomic_output
-from satsr.rundir import prepare_run_dir
+from satsr.rundir import BEST, CHECKPOINT, CONFIG, CURVES, FINAL, LOG, PSNR, prepare_run_dir, sample_png
 from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
@@ -108,7 +107,7 @@ def run_training(
             if state is not None:
                 _restore(run, nets, state)
             if run.main:
-                with atomic_output(run.run_dir / "config.toml", overwrite=True) as tmp:
+                with atomic_output(run.run_dir / CONFIG, overwrite=True) as tmp:
                     tmp.write_text(to_toml(cfg))
             _loop(run, nets, splits, progress, on_metrics or (lambda row: None))
         except BaseException:
@@ -180,7 +179,7 @@ def _restore(run: Run, nets: Nets, state: dict[str, Any]) -> None:
         raise TrainingError(f"{run.run_dir / CHECKPOINT}: inconsistent checkpoint ({cause}); start afresh "
                             "(--overwrite)") from None  # fmt: skip
     if run.main:
-        CsvLog(run.run_dir / "log.csv").truncate_after(run.step)
+        CsvLog(run.run_dir / LOG).truncate_after(run.step)
 
 
 def _loader(run: Run, train: TileDataset) -> Iterator[list[torch.Tensor]]:
@@ -267,7 +266,7 @@ def _loop(
                 "elapsed_s": time.perf_counter() - start_time,
             }
             row["adv_weight"] = _adv_weight(cfg, run.step - 1) if run.step > cfg.pretrain_steps else 0.0
-            CsvLog(run.run_dir / "log.csv").append(row)
+            CsvLog(run.run_dir / LOG).append(row)
             on_metrics(row)
             sums, counts, step_time = {}, {}, 0.0
         if run.step % cfg.val_every == 0 or run.step in (cfg.pretrain_steps, cfg.steps):
@@ -277,9 +276,9 @@ def _loop(
         progress(task, run.step, cfg.steps)
     del batches  # stops the loader's worker processes
     if run.main:
-        _export(run, nets.ema, "final.safetensors")
-        if (run.run_dir / "log.csv").exists():
-            plot_curves(run.run_dir / "log.csv", run.run_dir / "curves.png")
+        _export(run, nets.ema, FINAL)
+        if (run.run_dir / LOG).exists():
+            plot_curves(run.run_dir / LOG, run.run_dir / CURVES)
 
 
 def _phase(cfg: TrainConfig, done: int) -> str:
@@ -304,18 +303,18 @@ def _validate(
     run.last_val = scores
     phase = _phase(cfg, run.step)
     row = {"step": run.step, "phase": phase, **scores}
-    CsvLog(run.run_dir / "log.csv").append(row)
+    CsvLog(run.run_dir / LOG).append(row)
     on_metrics(row)
     if cfg.sample_tiles:
-        png = run.run_dir / "samples" / f"step_{run.step:07d}.png"
+        png = run.run_dir / sample_png(run.step)
         sample_grid(nets.ema, val, pick(len(val), cfg.sample_tiles), run.precision, png)
     psnr = scores["val_psnr"]
     if phase == "pretrain" and psnr > run.best_pretrain_psnr:
         run.best_pretrain_psnr = psnr
-        _export(run, nets.ema, "psnr.safetensors")
+        _export(run, nets.ema, PSNR)
     if psnr > run.best_psnr:
         run.best_psnr = psnr
-        _export(run, nets.ema, "best.safetensors")
+        _export(run, nets.ema, BEST)
 
 
 def _export(run: Run, ema: torch.nn.Module, name: str) -> None:

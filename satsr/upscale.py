@@ -22,30 +22,20 @@ from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader, DatasetWriter
 
 from satsr.errors import SatsrError, UsageError
-from satsr.inference import (
-    TileJob,
-    TileRunner,
-    core_of,
-    fill_invalid,
-    plan_tiles,
-    read_context,
-    tile_count,
-    upscale_mask,
-    validity_mode,
-    write_tile,
-)  # fmt: skip
+from satsr.inference import TileRunner
+from satsr.outputs import atomic_output
 from satsr.precision import DEVICE_NAME, Precision, resolve_device, resolve_precision
 from satsr.progress import Progress, silent
-from satsr.raster import atomic_output, open_raster
+from satsr.raster import fill_invalid, gdal_env, open_raster, read_context, validity_mode, write_tile
 from satsr.scene_check import check_scene
 from satsr.sources import Source, is_virtual
+from satsr.tiling import TileJob, core_of, plan_tiles, tile_count, upscale_mask
 from satsr.upscale_output import add_overviews, copy_to_cog, describe_output, output_profile
 from satsr.weights import LoadedWeights
 
 TILES_TASK = "upscale tiles"  # progress task: tiles done of all tiles
 PIXELS_TASK = "upscale output pixels"  # progress task: output pixels written (for MP/s)
 SCENE_TASK = "upscale scene"  # progress task "upscale scene NAME[: stage]": scene k of n is running
-GDAL_CACHE_MB = 128  # GDAL block cache while writing: fixed, so memory does not grow with the scene
 # The reading and writing threads never call GDAL at the same time (its block cache is shared between the
 # scene and the output); what overlaps is the model with I/O, and the numpy work on each side.
 _GDAL = threading.Lock()
@@ -120,7 +110,7 @@ def upscale_file(
     if isinstance(src, Path) and dst.resolve() == src.resolve():
         raise UsageError(f"{dst}: the output would replace its input; choose another -o")
     start = time.perf_counter()
-    env = rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=GDAL_CACHE_MB)
+    env = gdal_env()
     precision = options.resolved_precision()
     with env, open_raster(src) as ds:
         bands, resolution, notes = check_scene(ds, weights, options.bands, options.ignore_gsd)

@@ -21,9 +21,9 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from satsr.evaluate import EvaluationReport
     from satsr.human_test import HumanPage, HumanResults
     from satsr.prepare import PrepareResult
+    from satsr.report import EvaluationReport
     from satsr.weights import LoadedWeights
 
 console = Console(stderr=True, log_path=False)  # progress, log and result lines (silenced by -q)

@@ -26,6 +26,7 @@ from satsr.generators import DEFAULT_GENERATOR, GENERATORS, build_generator, gen
 from satsr.models import flush_denormals
 from satsr.normalise import Normalisation
 from satsr.outputs import atomic_output, first_line
+from satsr.rundir import FINAL, PSNR
 from satsr.spec import Spec
 
 # Short names for the shipped models; `satsr upscale` without --weights uses DEFAULT_WEIGHTS.
@@ -157,11 +158,11 @@ def resolve_weights(name: str | Path | None) -> Path:
 def _run_model(run_dir: Path) -> Path:
     """What a run made, chosen as the shipped pair is: the GAN once an adversarial phase has ended, else the
     best pixel-loss weights. (best.safetensors, the best val PSNR overall, is almost never the GAN.)"""
-    final = run_dir / "final.safetensors"
+    final = run_dir / FINAL
     stored = _read_metadata(final) if final.exists() else None
     if isinstance(stored, dict) and stored.get("phase") == "adversarial":
         return final
-    return run_dir / "psnr.safetensors"
+    return run_dir / PSNR
 
 
 def save_weights(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
@@ -67,34 +68,32 @@ def smooth_image(rng: np.random.Generator, bands: int, height: int, width: int, 
 
 def write_prepared(
     root: Path, *, tiles: dict[str, int] | None = None, lr_tile: int = 8, bands: int = 3,
-    dtype: str = "uint8", normalisation: Any = None, seed: int = 0, scale: int = 4, images: Any = None,
+    dtype: str = "uint8", normalisation: Any = None, seed: int = 0, scale: int = 4,
+    splits: list[str] | None = None, scene_name: str = "scene", rng: np.random.Generator | None = None,
 ) -> Path:  # fmt: skip
     """A tiny prepared dataset (manifest + stacked .npy tiles) at `root`: one scene whose tiles lie in a row.
 
-    Tiles per split ({"train": 6, "val": 2, "test": 1}); HR tiles are smooth random imagery (or
-    `images(rng, count, hr_side)`), LR tiles their scale x scale block means, so a model can learn the
-    mapping."""
+    Tiles per split ({"train": 6, "val": 2, "test": 1}), or the split of each tile in order (`splits`);
+    HR tiles are smooth random imagery drawn from `rng` (default: seeded with `seed`), LR tiles their
+    scale x scale block means (rounded for integer dtypes), so a model can learn the mapping."""
     from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
     from satsr.normalise import Normalisation
 
     (root / "scenes").mkdir(parents=True)
     counts = tiles or {"train": 6, "val": 2, "test": 1}
-    splits = [s for s, n in counts.items() for _ in range(n)]
-    gen = np.random.default_rng(seed)
+    splits = splits or [s for s, n in counts.items() for _ in range(n)]
+    gen = rng if rng is not None else np.random.default_rng(seed)
     hr_side = scale * lr_tile
-    if images is not None:
-        hr = images(gen, len(splits), hr_side)
-    else:
-        hr = np.stack([smooth_image(gen, bands, hr_side, hr_side, np.dtype(dtype).type) for _ in splits])
+    hr = np.stack([smooth_image(gen, bands, hr_side, hr_side, np.dtype(dtype).type) for _ in splits])
     lr = hr.reshape(len(splits), bands, lr_tile, scale, lr_tile, scale).mean(axis=(3, 5))
     lr = np.rint(lr).astype(dtype) if np.issubdtype(np.dtype(dtype), np.integer) else lr.astype(dtype)
-    lr_path, hr_path = scene_paths(root, "scene")
+    lr_path, hr_path = scene_paths(root, scene_name)
     np.save(lr_path, lr)
     np.save(hr_path, hr)
     transform = (0.3, 0.0, 500_000.0, 0.0, -0.3, 4_000_000.0)
-    scene = SceneRecord("scene", "pair", "hr.tif", "lr.tif", "EPSG:32633", transform, len(splits))
+    scene = SceneRecord(scene_name, "pair", "hr.tif", "lr.tif", "EPSG:32633", transform, len(splits))
     records = [
-        TileRecord("scene", i, split, (i * lr_tile, 0, lr_tile, lr_tile), (0.0, 0.0, 1.0, 1.0))
+        TileRecord(scene_name, i, split, (i * lr_tile, 0, lr_tile, lr_tile), (0.0, 0.0, 1.0, 1.0))
         for i, split in enumerate(splits)
     ]
     norm = normalisation or Normalisation.for_dtype(dtype, bands)
@@ -102,3 +101,13 @@ def write_prepared(
                         settings={"source": "test factory"})  # fmt: skip
     save_manifest(root, manifest)
     return root
+
+
+class InlineExecutor(Executor):
+    """Runs every submitted call at once in the caller's thread: the upscale pipeline's stages become serial
+    (patched in for satsr.upscale.ThreadPoolExecutor)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future

@@ -12,13 +12,11 @@ import torch
 from satsr.errors import DataError, OutputExistsError, WeightsError
 from satsr.models import Discriminator, Generator, GeneratorSpec
 from satsr.normalise import Normalisation
-from satsr.raster import atomic_output, open_raster, read_window
+from satsr.outputs import atomic_output
+from satsr.raster import open_raster, read_window
 from satsr.tiling import covering_tiles, full_tiles, scale_window
 from satsr.weights import load_weights, resolve_weights, save_weights
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "satsr", *args], capture_output=True, text=True, timeout=120)
+from tests.support import run_cli
 
 
 def test_help_does_not_import_torch() -> None:

@@ -15,6 +15,7 @@ from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window
 from scipy import ndimage
 
+from satsr.align import aligned_hr, check_pair
 from satsr.cli import main
 from satsr.degrade import Degradation, degrade
 from satsr.errors import DataError, GeoMismatchError, UsageError
@@ -22,9 +23,10 @@ from satsr.manifest import load_manifest
 from satsr.manifest import open_scene as open_manifest_scene
 from satsr.pairs import scene_names
 from satsr.prepare import PrepareConfig, prepare
-from satsr.raster import aligned_hr, check_pair, data_band_indexes, read_window
+from satsr.raster import data_band_indexes, read_window
 from satsr.split import BUFFER, SplitSpec, TilePosition, assign_splits, touches
-from tests.conftest import RasterFactory, smooth_image
+from tests.conftest import RasterFactory
+from tests.support import smooth_image
 
 LR_RES, HR_RES = 0.3, 0.075
 ORIGIN = (500_000.0, 4_000_000.0)
