@@ -13,7 +13,7 @@ import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp
 
-from tests.support import smooth_image, write_prepared  # noqa: F401  (smooth_image: re-exported)
+from tests.support import write_prepared
 
 RasterFactory = Callable[..., Path]
 

@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 
 TINY_SPEC = {"features": 8, "blocks": 1}  # the tiny srresnet every test trains or runs
+# TrainConfig fields every tiny training run shares: tiny nets, a log row every step, frequent checkpoints
+TINY_TRAIN = {**TINY_SPEC, "d_features": 8, "log_every": 1, "val_every": 2, "checkpoint_every": 2,
+              "num_workers": 0}  # fmt: skip
 
 
 def run_cli(*args: str | Path, timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:

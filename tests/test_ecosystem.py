@@ -21,8 +21,8 @@ from satsr.gsd import check_gsd, ground_pixel_size, gsd_of, weights_lr_gsd
 from satsr.scenes import output_paths, shard_of
 from satsr.sources import as_source, is_virtual, source_stem
 from satsr.upscale import UpscaleOptions, upscale_file
-from tests.conftest import smooth_image
 from tests.rangeserver import serve
+from tests.support import smooth_image
 from tests.test_upscale import read, tiny_weights
 
 

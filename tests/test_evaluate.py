@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +14,10 @@ from satsr import SCALE
 from satsr.degrade import area_downsample
 from satsr.errors import GeoMismatchError, UsageError
 from satsr.evaluate import EvaluateOptions, evaluate_dataset, interior
-from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
 from satsr.metrics import Sample, Scorer, parse_metrics
-from satsr.models import Generator, GeneratorSpec
 from satsr.normalise import Normalisation
-from satsr.weights import save_weights
-from tests.conftest import RasterFactory, smooth_image
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "satsr", *args], capture_output=True, text=True, timeout=120)
+from tests.conftest import RasterFactory
+from tests.support import run_cli, save_tiny_weights, smooth_image, tiny_generator, write_prepared
 
 
 def sample(sr: np.ndarray, hr: np.ndarray, valid: np.ndarray | None = None, shave: int = 0) -> Sample:
@@ -139,27 +131,14 @@ def test_lanczos_baseline_is_gdal_warp(make_raster: RasterFactory, rng: np.rando
 
 def make_dataset(root: Path, rng: np.random.Generator, tiles: int = 6, lr_tile: int = 12) -> Path:
     """A tiny prepared dataset: smooth HR tiles, LR = area-averaged HR; every other tile in test."""
-    hr = np.stack([smooth_image(rng, 3, lr_tile * SCALE, lr_tile * SCALE) for _ in range(tiles)])
-    lr = np.stack([np.rint(area_downsample(h.astype(float), SCALE)).astype(np.uint8) for h in hr])
-    (root / "scenes").mkdir(parents=True)
-    lr_path, hr_path = scene_paths(root, "fake")
-    np.save(lr_path, lr)
-    np.save(hr_path, hr)
-    records = [TileRecord("fake", i, "test" if i % 2 == 0 else "train", (i * lr_tile, 0, lr_tile, lr_tile),
-                          (0.0, 0.0, 1.0, 1.0)) for i in range(tiles)]  # fmt: skip
-    scene = SceneRecord("fake", "pair", "hr.tif", "lr.tif", "EPSG:32633", (0.3, 0, 0, 0, -0.3, 0), tiles)
-    norm = Normalisation.for_dtype("uint8", 3)
-    save_manifest(root, Manifest("0.1.0", SCALE, 3, "uint8", lr_tile, norm.to_dict(), [scene], records))
-    return root
+    splits = ["test" if i % 2 == 0 else "train" for i in range(tiles)]
+    return write_prepared(root, lr_tile=lr_tile, splits=splits, scene_name="fake", rng=rng)
 
 
 def tiny_weights(path: Path, trained: bool) -> Path:
-    import torch
-
-    g = Generator(GeneratorSpec(bands=3, features=8, blocks=1))
-    if trained:  # a non-zero tail: the model then differs from bicubic
-        torch.nn.init.normal_(g.tail.weight, std=0.01)
-    return save_weights(path, g, Normalisation.for_dtype("uint8", 3), {"command": "test"})
+    # trained: a non-zero tail, the model then differs from bicubic
+    g = tiny_generator(detail=0.01 if trained else 0, seed=None)
+    return save_tiny_weights(path, g, metadata={"command": "test"})
 
 
 def test_dataset_mode_fresh_generator_equals_bicubic(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -290,3 +269,4 @@ def test_real_nairobi_pair_untrained_generator_ties_bicubic(tmp_path: Path) -> N
     assert report.gain("bicubic", "psnr") == pytest.approx(0.0, abs=1e-9)
     assert abs(report.gain("lanczos", "psnr")) < 1.0 and report.scores["sr"]["psnr"].overall > 30
     assert report.scores["sr"]["lr_psnr"].overall > 40 and report.scores["sr"]["sharpness"].overall < 1
+

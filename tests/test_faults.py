@@ -30,12 +30,9 @@ from safetensors.torch import load_file, save_file
 
 from satsr import SCALE
 from satsr.cli import main
-from satsr.models import Generator, GeneratorSpec
-from satsr.normalise import Normalisation
 from satsr.outputs import TEMP_MARK, refuse_inputs, stale_temporaries, temp_path
 from satsr.split import SplitSpec, TilePosition, split_with_blocks
-from satsr.weights import save_weights
-from tests.conftest import smooth_image
+from tests.support import save_tiny_weights, smooth_image, tiny_generator
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +98,7 @@ def world(tmp_path: Path, make_raster: Callable[..., Path]) -> dict[str, Path]:
         "far": make_raster("far_aerial.tif", hr, res=0.075, origin=(600_000.0, 4_000_000.0)),
     }
     weights = tmp_path / "w.safetensors"
-    save_weights(weights, Generator(GeneratorSpec(3, 8, 1)), Normalisation.for_dtype("uint8", 3), {"n": 1})
+    save_tiny_weights(weights, tiny_generator(seed=None), metadata={"n": 1})
     paths["weights"] = weights
     code = main_quiet(["prepare", paths["lr"], paths["hr"], "-o", tmp_path / "ds", "--tile", "16"])
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())

@@ -23,12 +23,9 @@ from satsr.spec import Spec
 from satsr.train import run_training
 from satsr.upscale import UpscaleOptions, upscale_file
 from satsr.weights import load_weights
-from tests.support import run_cli, save_tiny_weights, smooth_image, tiny_generator
+from tests.support import TINY_TRAIN, run_cli, save_tiny_weights, smooth_image, tiny_generator
 
-TINY = dict(
-    hr_crop=32, features=8, blocks=1, d_features=8, batch_size=2, log_every=1, val_every=2,
-    checkpoint_every=2, sample_tiles=1, num_workers=0, steps=2, pretrain_steps=1,
-)  # fmt: skip
+TINY = {**TINY_TRAIN, "hr_crop": 32, "batch_size": 2, "sample_tiles": 1, "steps": 2, "pretrain_steps": 1}
 
 
 @dataclass(frozen=True)

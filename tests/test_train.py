@@ -17,11 +17,9 @@ from satsr.errors import DataError, OutputExistsError, TrainingError, UsageError
 from satsr.normalise import Normalisation
 from satsr.train import run_training
 from satsr.weights import load_weights
+from tests.support import TINY_TRAIN
 
-TINY = dict(
-    hr_crop=32, features=8, blocks=1, d_features=8, batch_size=4, log_every=1, val_every=2,
-    checkpoint_every=2, sample_tiles=2, num_workers=0,
-)  # fmt: skip
+TINY = {**TINY_TRAIN, "hr_crop": 32, "batch_size": 4, "sample_tiles": 2}
 
 
 def tiny(**kw: object) -> TrainConfig:

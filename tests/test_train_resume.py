@@ -20,11 +20,10 @@ from satsr import SCALE
 from satsr.config import TrainConfig
 from satsr.dataset import CropSampler, TileDataset, open_sources
 from satsr.train import run_training
+from tests.support import TINY_TRAIN
 
-TINY = dict(
-    hr_crop=16, features=8, blocks=1, d_features=8, batch_size=2, log_every=1, val_every=2,
-    checkpoint_every=2, sample_tiles=0, num_workers=0, pretrain_steps=2, adv_ramp_steps=2,
-)  # fmt: skip
+TINY = {**TINY_TRAIN, "hr_crop": 16, "batch_size": 2, "sample_tiles": 0, "pretrain_steps": 2,
+        "adv_ramp_steps": 2}  # fmt: skip
 
 
 def _same(a: object, b: object, path: str = "") -> None:

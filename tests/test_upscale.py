@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import Executor, Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,25 +25,17 @@ from satsr.precision import resolve_precision
 from satsr.scenes import collect_scenes, output_paths
 from satsr.upscale import UpscaleOptions, upscale_file, upscale_many
 from satsr.weights import LoadedWeights, load_weights, save_weights
-from tests.conftest import smooth_image
+from tests import support
+from tests.support import InlineExecutor, save_tiny_weights, smooth_image, tiny_generator
 
 GEOGRAPHIC = Affine(2.7e-6, 0, 2.35, 0, -2.7e-6, 48.86)  # ~30 cm pixels in degrees (Paris)
 
 
 def tiny_weights(tmp_path: Path, bands: int = 3, dtype: str = "uint8", detail: bool = True) -> LoadedWeights:
     """A features=8, blocks=1 generator; `detail` gives it a non-zero tail so it is more than bicubic."""
-    torch.manual_seed(0)
-    generator = Generator(GeneratorSpec(bands=bands, features=8, blocks=1))
-    if detail:
-        torch.nn.init.normal_(generator.tail.weight, std=0.05)
-        torch.nn.init.normal_(generator.tail.bias, std=0.01)
-    norm = (
-        Normalisation.for_dtype(dtype, bands)
-        if dtype == "uint8"
-        else Normalisation(dtype, (0.0,) * bands, (4095.0,) * bands)
-    )
+    generator = tiny_generator(bands, detail=0.05 if detail else 0, bias=0.01 if detail else 0)
     path = tmp_path / f"w{bands}{dtype}{int(detail)}.safetensors"
-    return load_weights(save_weights(path, generator, norm, {"name": "test"}))
+    return load_weights(save_tiny_weights(path, generator, dtype))
 
 
 def whole_image(weights: LoadedWeights, lr: np.ndarray, pad: int, precision: str = "fp32") -> np.ndarray:
@@ -61,8 +52,7 @@ def read(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "satsr", "upscale", *args], capture_output=True, text=True,
-                          timeout=120, **kwargs)  # fmt: skip
+    return support.run_cli("upscale", *args, **kwargs)
 
 
 @pytest.mark.parametrize(("tile", "batch", "precision"), [(16, 3, "fp32"), (24, 1, "fp32"), (16, 3, "bf16")])
@@ -85,15 +75,6 @@ def test_tiled_equals_whole_image_with_a_real_generator(
     # the check is sensitive: without context the same tiles do show seams
     upscale_file(src, tmp_path / "seams.tif", weights, replace(options, overlap=0))
     assert np.abs(read(tmp_path / "seams.tif")[0].astype(int) - plain)[:, inner, inner].max() > 1
-
-
-class InlineExecutor(Executor):
-    """Runs every submitted call at once in the caller's thread: the pipeline's stages become serial."""
-
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
