@@ -39,7 +39,7 @@ from satsr.gsd import dataset_lr_gsd
 from satsr.models import flush_denormals
 from satsr.monitor import VALIDATE_TASK, CsvLog, pick, plot_curves, sample_grid, validate
 from satsr.outputs import atomic_output, refuse_inputs, remove
-from satsr.precision import Precision, resolve_precision
+from satsr.precision import Precision, resolve_device, resolve_precision
 from satsr.progress import Progress, silent
 from satsr.rundir import BEST, CHECKPOINT, CONFIG, CURVES, FINAL, LOG, PSNR, prepare_run_dir, sample_png
 from satsr.weights import resolve_weights, save_weights
@@ -132,11 +132,12 @@ def _splits(run: Run) -> tuple[TileDataset, TileDataset]:
 def _distributed(cfg: TrainConfig) -> Iterator[tuple[int, int, torch.device]]:
     """(rank, world size, device); under torchrun joins the process group (nccl on GPU, gloo on CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    if cuda and not torch.cuda.is_available():
+    if cfg.device == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda: no CUDA GPU is visible; use --device cpu or auto")
-    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    device = torch.device(resolve_device(cfg.device))  # upscale's choice: under torchrun, cuda:LOCAL_RANK
+    cuda = device.type == "cuda"
+    if cuda and device.index is None:
+        device = torch.device("cuda", 0)
     if cuda:
         torch.cuda.set_device(device)
     started = world > 1 and not dist.is_initialized()
