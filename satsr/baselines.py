@@ -56,17 +56,27 @@ def bicubic(lr: np.ndarray, norm: Normalisation, scale: int) -> np.ndarray:
     return _inverse(up, norm)
 
 
-def lanczos(lr: np.ndarray, scale: int, src_nodata: float | None = None) -> np.ndarray:
-    """(C, h, w) -> (C, scale*h, scale*w) with GDAL's lanczos warp kernel (what `gdalwarp -r lanczos` does).
+def lanczos(
+    lr: np.ndarray, scale: int, valid: np.ndarray | None = None,
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:  # fmt: skip
+    """(C, h, w) -> (C, scale*h, scale*w) with GDAL's lanczos warp kernel (what `gdalwarp -r lanczos` does):
+    satsr's one lanczos, for tiles (dataset mode) and for windows of a scene (raster modes).
 
-    `src_nodata` marks LR pixels GDAL must leave out of the kernel (they are then not scored anyway).
+    `valid` (h, w) marks the LR pixels GDAL may use (passed as an alpha band). `window` (col, row, width,
+    height), in `lr`'s pixels and possibly reaching beyond it, is the LR area to upscale (default: all of
+    `lr`); pixels beyond `lr` do not exist for the kernel, exactly as beyond a scene's edge.
     """
     c, h, w = lr.shape
-    dst = np.zeros((c, h * scale, w * scale), dtype=lr.dtype)
+    col, row, width, height = window or (0, 0, w, h)
+    extra = {} if valid is None else {"src_alpha": c + 1, "dst_alpha": c + 1}
+    src = np.ascontiguousarray(lr) if valid is None else np.concatenate([lr, np.where(valid, 255, 0).astype(
+        lr.dtype)[None]])  # fmt: skip
+    dst = np.zeros((src.shape[0], height * scale, width * scale), dtype=lr.dtype)
     reproject(
-        np.ascontiguousarray(lr), dst,
-        src_transform=Affine(scale, 0, _ORIGIN, 0, -scale, _ORIGIN), src_crs=_PLANE, src_nodata=src_nodata,
-        dst_transform=Affine(1, 0, _ORIGIN, 0, -1, _ORIGIN), dst_crs=_PLANE, dst_nodata=src_nodata,
-        resampling=Resampling.lanczos,
+        src, dst,
+        src_transform=Affine(scale, 0, _ORIGIN, 0, -scale, _ORIGIN), src_crs=_PLANE,
+        dst_transform=Affine(1, 0, _ORIGIN + col * scale, 0, -1, _ORIGIN - row * scale), dst_crs=_PLANE,
+        resampling=Resampling.lanczos, **extra,
     )  # fmt: skip
-    return dst
+    return dst[:c]

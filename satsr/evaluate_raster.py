@@ -3,12 +3,12 @@
 `evaluate_rasters` scores an existing SR GeoTIFF; `evaluate_model_on_pair` computes the SR of each window
 from the LR with the tile runner `satsr upscale` uses (`inference.ModelWindows`: context margin, mirrored
 scene edges, nearest-valid fill; nothing written to disk), with the HR read on the LR's exact scale-x
-grid (`raster.aligned_hr`, as prepare aligns pairs). Memory is bounded by one window
+grid (`align.aligned_hr`, as prepare aligns pairs). Memory is bounded by one window
 (`EvaluateOptions.window` HR px a side) whatever the scene size. Baselines, when the LR is given, are
 computed per window on the same pixels: bicubic on the LR read with reflection beyond the scene and
 invalid pixels filled from the nearest valid one (exactly how upscale feeds the model), and GDAL lanczos
-through a WarpedVRT of the LR on the SR grid. The shave removes `shave` HR px along the scene edges (no
-tile edges here: the SR is seam-free).
+of the LR window with context (baselines.lanczos: the pixels of `gdalwarp -r lanczos` on the scene). The
+shave removes `shave` HR px along the scene edges (no tile edges here: the SR is seam-free).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from satsr.errors import DataError, GeoMismatchError, UsageError
@@ -42,6 +41,8 @@ from satsr.report import (
 )
 from satsr.sources import is_virtual
 from satsr.tiling import covering_tiles, upscale_mask
+
+LANCZOS_MARGIN = 4  # LR px of context around a window for lanczos: its kernel reaches 3 LR px
 
 
 def evaluate_model_on_pair(
@@ -87,7 +88,7 @@ def _evaluate(
     options: EvaluateOptions, progress: Progress, norm: Normalisation | None = None,
 ) -> EvaluationReport:  # fmt: skip
     """Both raster modes: `sr` is a raster, or makes the model's SR reader from the opened LR (the HR is
-    then read on the LR's exact scale-x grid through `raster.aligned_hr`, as prepare aligns pairs)."""
+    then read on the LR's exact scale-x grid through `align.aligned_hr`, as prepare aligns pairs)."""
     from satsr.align import aligned_hr, check_pair
     from satsr.raster import data_band_indexes, gdal_env, open_raster
 
@@ -109,9 +110,6 @@ def _evaluate(
             else:
                 scale = max(round(sr_src.width / lr_src.width), 1)
                 check_lr_grid(sr_src, lr_src, scale)
-            # the LR on its own scale-x grid through GDAL's lanczos warp: exactly `gdalwarp -r lanczos`
-            lanczos = aligned_hr(srcs["lr"], srcs["lr"], scale, Resampling.lanczos)
-            srcs["lanczos"] = stack.enter_context(lanczos)
         if hr is not None:
             hr_src = stack.enter_context(open_raster(hr))
             if align_hr and scale is not None:
@@ -131,7 +129,7 @@ def _evaluate(
                         "shave); give rasters that cover the same ground with valid pixels")  # fmt: skip
     settings = {
         "sr": None if callable(sr) else _resolved(sr), "hr": _resolved(hr), "lr": _resolved(lr),
-        "hr_alignment": "aligned_hr onto the LR 4x grid" if align_hr else "same grid as SR (checked)",
+        "hr_alignment": f"aligned_hr onto the LR {scale}x grid" if align_hr else "same grid as SR (checked)",
         "window_hr_px": options.window, **common_settings(options, data_range, dtype, scale),
     }  # fmt: skip
     scores = {m: s.results() for m, s in scorers.items()}
@@ -248,7 +246,7 @@ def _window_samples(
         valid &= upscale_mask(lr_valid, scale)
         lr_scored = lr_valid & _inside_shave(srcs["lr"], lr_win, math.ceil(options.shave / scale))
         outputs["bicubic"] = _bicubic_window(srcs["lr"], lr_win, bands, norm, scale)
-        outputs["lanczos"] = read_window(srcs["lanczos"], win, bands)[0]
+        outputs["lanczos"] = _lanczos_window(srcs["lr"], lr_win, bands, scale)
     scored = valid & _inside_shave(srcs["sr"], win, options.shave)
     f64 = {m: o.astype(np.float64) for m, o in outputs.items()}
     hr64 = None if hr is None else hr.astype(np.float64)
@@ -280,6 +278,21 @@ def _bicubic_window(
     up = bicubic(fill_invalid(data, valid)[None], norm, scale)[0]
     m = margin * scale
     return up[:, m : up.shape[1] - m, m : up.shape[2] - m]
+
+
+def _lanczos_window(lr_src: Any, lr_win: Window, bands: list[int], scale: int) -> np.ndarray:
+    """GDAL lanczos (`baselines.lanczos`) of the LR window from the scene pixels within LANCZOS_MARGIN LR
+    px of it; masked pixels are left out of the kernel, so the result is `gdalwarp -r lanczos` of the
+    whole scene, window by window (tested equal)."""
+    from satsr.baselines import lanczos
+    from satsr.raster import read_window
+    from satsr.tiling import clip, with_margin
+
+    context = clip(with_margin(lr_win, LANCZOS_MARGIN), lr_src.width, lr_src.height)
+    assert context is not None, "a window of the scene overlaps the scene"
+    data, valid = read_window(lr_src, context, bands)
+    placed = (int(lr_win.col_off - context.col_off), int(lr_win.row_off - context.row_off))
+    return lanczos(data, scale, valid, (*placed, int(lr_win.width), int(lr_win.height)))
 
 
 def _crop(

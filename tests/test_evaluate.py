@@ -270,3 +270,28 @@ def test_real_nairobi_pair_untrained_generator_ties_bicubic(tmp_path: Path) -> N
     assert abs(report.gain("lanczos", "psnr")) < 1.0 and report.scores["sr"]["psnr"].overall > 30
     assert report.scores["sr"]["lr_psnr"].overall > 40 and report.scores["sr"]["sharpness"].overall < 1
 
+
+
+def test_raster_lanczos_windows_equal_a_warp_of_the_whole_scene(
+    make_raster: RasterFactory, rng: np.random.Generator
+) -> None:
+    """Window by window with context, masked pixels and the scene edges included: `gdalwarp -r lanczos`."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    from satsr.align import aligned_hr
+    from satsr.evaluate_raster import _lanczos_window
+    from satsr.raster import read_window
+    from satsr.tiling import covering_tiles
+
+    mask = np.ones((30, 26), bool)
+    mask[5:9, 3:12] = False
+    path = make_raster("lr.tif", smooth_image(rng, 3, 30, 26), mask=mask)
+    with rasterio.open(path) as src, aligned_hr(src, src, SCALE, Resampling.lanczos) as warped:
+        for win in covering_tiles(26 * SCALE, 30 * SCALE, 32):
+            s = SCALE
+            lr_win = Window(win.col_off // s, win.row_off // s, win.width // s, win.height // s)
+            expected, valid = read_window(warped, win, [1, 2, 3])
+            got = _lanczos_window(src, lr_win, [1, 2, 3], SCALE)
+            assert np.array_equal(np.where(valid, got, 0), np.where(valid, expected, 0)), win
