@@ -1,19 +1,17 @@
 """Streaming the candidate tiles of one scene: LR and HR read through windows, validity, co-registration.
 
-A scene is either a real pair (satellite LR + aerial HR, the HR read on the exact 4x grid of the LR through
-`align.aligned_hr`) or an aerial raster alone whose LR grid is its own grid coarsened 4x (the LR pixels
-are synthesised later by `satsr.degrade`). Rows of tiles are read as strips, so memory holds one strip,
-never a scene; in pair mode the HR is read only where the LR tile could pass the validity test.
+A scene (found by `scenes.sources_for`) is a real pair (satellite LR + aerial HR, the HR read on the exact
+scale-x grid of the LR through `align.aligned_hr`) or an aerial raster alone whose LR grid is its own grid
+coarsened (the LR pixels are synthesised later by `satsr.degrade`). Rows of tiles are read as strips, so
+memory holds one strip, never a scene; in pair mode the HR is read only where the LR tile could pass the
+validity test.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,17 +21,9 @@ from scipy import ndimage
 
 from satsr.align import aligned_hr, check_pair
 from satsr.degrade import area_downsample
-from satsr.errors import DataError, UsageError
 from satsr.raster import fill_invalid, gdal_env, has_mask, open_raster, read_window, select_bands
-from satsr.scenes import scene_files
+from satsr.scenes import SceneSource
 from satsr.tiling import downscale_mask, full_tiles, upscale_mask
-
-
-@dataclass(frozen=True)
-class SceneSource:
-    name: str  # unique scene name (from the file stem)
-    hr_path: Path  # aerial raster
-    lr_path: Path | None  # satellite raster; None for a degraded (HR-only) scene
 
 
 @dataclass(frozen=True)
@@ -77,54 +67,6 @@ class Grid:
     transform: Affine  # LR grid transform
     width: int  # LR grid size in px
     height: int
-
-
-SUFFIX = re.compile(r"_(satellite|sat|aerial|hr|lr)(_.*)?$", re.IGNORECASE)
-
-
-def scene_names(paths: list[Path]) -> list[str]:
-    """Names from file stems without a trailing _satellite*/_aerial* part, made unique with _2, _3 ..."""
-    names: list[str] = []
-    for path in paths:
-        base = SUFFIX.sub("", path.stem) or path.stem
-        base = re.sub(r"[^\w.-]", "_", base)
-        name, n = base, 1
-        while name in names:
-            n += 1
-            name = f"{base}_{n}"
-        names.append(name)
-    return names
-
-
-def sources_for(inputs: list[Path], degraded: bool) -> list[SceneSource]:
-    """Pairs (LR, HR, LR, HR ...) or aerial rasters (directories expand to their *.tif)."""
-    if degraded:
-        paths: list[Path] = []
-        for p in inputs:
-            found = scene_files(p) if p.is_dir() else [p]
-            if p.is_dir() and not found:
-                raise DataError(f"{p}: directory holds no .tif files; give aerial GeoTIFFs")
-            paths.extend(found)
-        return [SceneSource(n, p, None) for n, p in zip(scene_names(paths), paths, strict=True)]
-    if not inputs or len(inputs) % 2:
-        raise UsageError(
-            f"got {len(inputs)} rasters: give pairs in SATELLITE AERIAL order, or --degrade for aerial only"
-        )
-    lrs, hrs = inputs[0::2], inputs[1::2]
-    return [SceneSource(n, hr, lr) for n, lr, hr in zip(scene_names(lrs), lrs, hrs, strict=True)]
-
-
-def held_out(sources: list[SceneSource], patterns: tuple[str, ...]) -> set[str]:
-    names = [s.name for s in sources]
-    out: set[str] = set()
-    for pattern in patterns:
-        hits = fnmatch.filter(names, pattern)
-        if not hits:
-            raise UsageError(
-                f"--test-scenes {pattern!r} matches no scene; scene names are {', '.join(names)}"
-            )
-        out.update(hits)
-    return out
 
 
 class SceneReader:

@@ -23,8 +23,9 @@ from satsr.errors import DataError, OutputExistsError, UsageError
 from satsr.manifest import MANIFEST, Manifest, SceneRecord, TileRecord, save_manifest
 from satsr.normalise import Normalisation
 from satsr.outputs import atomic_output, refuse_inputs
-from satsr.pairs import Candidate, FillRule, SceneSource, estimate_shift, held_out, open_scene, sources_for
+from satsr.pairs import Candidate, FillRule, estimate_shift, open_scene
 from satsr.progress import Progress, silent
+from satsr.scenes import SceneSource, held_out, sources_for
 from satsr.split import AUTO_BLOCK, BUFFER, SplitSpec, TilePosition, split_notes, split_with_blocks
 from satsr.tilestack import SceneStack
 

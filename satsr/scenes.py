@@ -1,16 +1,20 @@
-"""Which scenes a directory holds (one rule for upscale and prepare), which to upscale and where their
-outputs go: paths, directories, glob patterns and anything GDAL opens by name (URLs, /vsi paths). No I/O
+"""Scene discovery, one rule for every command: which scenes a directory holds, which to upscale and where
+their outputs go (paths, directories, glob patterns and anything GDAL opens by name: URLs, /vsi paths),
+and the scenes of `satsr prepare` (pairs or aerial rasters, their names, the held-out ones). No I/O
 beyond listing files, so the CLI can use it before importing torch.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from satsr.errors import UsageError
+from satsr.errors import DataError, UsageError
 from satsr.sources import Source, is_virtual, source_stem
 
 T = TypeVar("T")
@@ -100,3 +104,61 @@ def shard_of(pairs: list[T], shard: str | None) -> tuple[list[T], str | None]:
         index, count, how = int(k) - 1, int(n), "--shard"
     mine = pairs[index::count]
     return mine, f"{how}: shard {index + 1} of {count}, {len(mine)} of {len(pairs)} scenes"
+
+
+# --- the scenes of `satsr prepare` ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SceneSource:
+    name: str  # unique scene name (from the file stem)
+    hr_path: Path  # aerial raster
+    lr_path: Path | None  # satellite raster; None for a degraded (HR-only) scene
+
+
+SUFFIX = re.compile(r"_(satellite|sat|aerial|hr|lr)(_.*)?$", re.IGNORECASE)
+
+
+def scene_names(paths: list[Path]) -> list[str]:
+    """Names from file stems without a trailing _satellite*/_aerial* part, made unique with _2, _3 ..."""
+    names: list[str] = []
+    for path in paths:
+        base = SUFFIX.sub("", path.stem) or path.stem
+        base = re.sub(r"[^\w.-]", "_", base)
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
+
+
+def sources_for(inputs: list[Path], degraded: bool) -> list[SceneSource]:
+    """Pairs (LR, HR, LR, HR ...) or aerial rasters (directories expand to their *.tif)."""
+    if degraded:
+        paths: list[Path] = []
+        for p in inputs:
+            found = scene_files(p) if p.is_dir() else [p]
+            if p.is_dir() and not found:
+                raise DataError(f"{p}: directory holds no .tif files; give aerial GeoTIFFs")
+            paths.extend(found)
+        return [SceneSource(n, p, None) for n, p in zip(scene_names(paths), paths, strict=True)]
+    if not inputs or len(inputs) % 2:
+        raise UsageError(
+            f"got {len(inputs)} rasters: give pairs in SATELLITE AERIAL order, or --degrade for aerial only"
+        )
+    lrs, hrs = inputs[0::2], inputs[1::2]
+    return [SceneSource(n, hr, lr) for n, lr, hr in zip(scene_names(lrs), lrs, hrs, strict=True)]
+
+
+def held_out(sources: list[SceneSource], patterns: tuple[str, ...]) -> set[str]:
+    names = [s.name for s in sources]
+    out: set[str] = set()
+    for pattern in patterns:
+        hits = fnmatch.filter(names, pattern)
+        if not hits:
+            raise UsageError(
+                f"--test-scenes {pattern!r} matches no scene; scene names are {', '.join(names)}"
+            )
+        out.update(hits)
+    return out

@@ -21,9 +21,9 @@ from satsr.degrade import Degradation, degrade
 from satsr.errors import DataError, GeoMismatchError, UsageError
 from satsr.manifest import load_manifest
 from satsr.manifest import open_scene as open_manifest_scene
-from satsr.pairs import scene_names
 from satsr.prepare import PrepareConfig, prepare
 from satsr.raster import data_band_indexes, read_window
+from satsr.scenes import scene_names
 from satsr.split import BUFFER, SplitSpec, TilePosition, assign_splits, touches
 from tests.conftest import RasterFactory
 from tests.support import smooth_image
