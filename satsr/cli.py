@@ -71,6 +71,7 @@ def prepare(
     blur_sigma: Annotated[str, typer.Option(help="--degrade: blur sigma range, HR px.")] = "1.6,2.4",
     noise_sigma: Annotated[float, typer.Option(help="--degrade: Gaussian noise sigma in DN.")] = 1.0,
     jpeg_quality: Annotated[int | None, typer.Option(help="--degrade: JPEG round trip quality.")] = None,
+    kernel: Annotated[str, typer.Option(help="--degrade: downsampling: area, bicubic or bilinear.")] = "area",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset.")] = False,
 ) -> None:
     """Tile paired satellite (LR) and aerial (HR) GeoTIFFs into a training set (--degrade: aerial only).
@@ -93,7 +94,7 @@ def prepare(
         test_scenes=tuple(n.strip() for n in (test_scenes or "").split(",") if n.strip()),
         fill=FillRule(value=fill),
     )  # fmt: skip
-    degradation = Degradation(sigma[0], sigma[1], noise_sigma, jpeg_quality) if degrade else None
+    degradation = Degradation(*sigma, noise_sigma, jpeg_quality, kernel=kernel) if degrade else None
     with views.rich_progress() as report:
         result = run_prepare([Path(r) for r in rasters], Path(output), config, degradation, overwrite, report)
     views.render_prepare(result)

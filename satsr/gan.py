@@ -52,11 +52,12 @@ def build_nets(
 ) -> Nets:
     """G (random, or a copy of `init`), D, the EMA of G and both optimisers on the precision's device, in
     its memory format (DDP: world > 1). Parameters stay fp32 whatever the precision."""
-    g: torch.nn.Module = Generator(GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks))
+    spec = GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks, upsampler=cfg.upsampler)
+    g: torch.nn.Module = Generator(spec)
     if init is not None:
         g.load_state_dict(init.state_dict())
     precision.prepare(g)
-    d = precision.prepare(Discriminator(bands=bands, features=cfg.d_features))
+    d = precision.prepare(Discriminator(bands=bands, features=cfg.d_features, head=cfg.d_head))
     device = precision.device
     ema = copy.deepcopy(g).requires_grad_(False)
     opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)
@@ -70,11 +71,12 @@ def initial_generator(cfg: TrainConfig, source: Source) -> Generator:
     """The weights a fine-tuning run starts G from (e.g. the shipped model), checked against the run."""
     loaded = load_weights(cfg.init_weights)
     spec, m = loaded.generator.spec, source.manifest
-    have, want = (spec.bands, spec.features, spec.blocks), (m.bands, cfg.features, cfg.blocks)
+    have = (spec.bands, spec.features, spec.blocks, spec.upsampler)
+    want = (m.bands, cfg.features, cfg.blocks, cfg.upsampler)
     if have != want:
         raise WeightsError(
-            f"{loaded.path}: (bands, features, blocks) {have} differ from this run's {want}; "
-            "set features/blocks to match the weights or start without init_weights"
+            f"{loaded.path}: (bands, features, blocks, upsampler) {have} differ from this run's {want}; "
+            "set features/blocks/upsampler to match the weights or start without init_weights"
         )
     if not same_normalisation(loaded.normalisation, m.norm):
         raise WeightsError(
@@ -143,20 +145,26 @@ def adversarial_step(
     fake = sr.detach()
     loss_d, real_scores, fake_scores = d_update(nets.d, nets.opt_d, hr, fake, cfg, autocast)
     judge = lookahead(nets, hr, fake, cfg, autocast) if cfg.d_unroll else unwrap(nets.d)
+    needs_real = cfg.adv_loss == "ragan" or cfg.fm_weight > 0
     judge.requires_grad_(False)
     try:
         with autocast():
-            fake_g = judge(sr)
+            fake_g, fake_feats = judge.scores_and_features(sr)
             with torch.no_grad():
-                real_g = judge(hr) if cfg.adv_loss == "ragan" else fake_g.detach()
+                real_g, real_feats = judge.scores_and_features(hr) if needs_real else (fake_g.detach(), [])
         pixel = masked_l1(sr, hr, valid)
         adv = ADV_LOSSES[cfg.adv_loss][1](real_g, fake_g)
         loss_g = cfg.pixel_weight * pixel + adv_weight * adv
+        if cfg.fm_weight > 0:  # a perceptual loss learnt on this data: no pretrained network needed
+            fm = torch.stack([masked_l1(f, r) for f, r in zip(fake_feats, real_feats, strict=True)]).mean()
+            loss_g = loss_g + cfg.fm_weight * fm
         _apply(nets.opt_g, nets.g, loss_g, cfg.grad_clip)
     finally:
         judge.requires_grad_(True)
     stats = d_statistics(real_scores, fake_scores, cfg.adv_loss)
     losses = {"loss_g": loss_g.detach(), "loss_pixel": pixel.detach(), "loss_adv": adv.detach()}
+    if cfg.fm_weight > 0:
+        losses["loss_fm"] = fm.detach()
     return {**losses, "loss_d": loss_d, **stats}
 
 

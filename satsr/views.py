@@ -52,8 +52,8 @@ def warn(line: str) -> None:
     alerts.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
-TRAIN_LOG_KEYS = ("loss_pixel", "loss_adv", "loss_d", "d_real", "d_fake", "d_acc", "step_ms", "val_psnr",
-                  "val_psnr_bicubic", "g_spread")  # fmt: skip
+TRAIN_LOG_KEYS = ("loss_pixel", "loss_adv", "loss_fm", "loss_d", "d_real", "d_fake", "d_acc", "step_ms",
+                  "val_psnr", "val_psnr_bicubic", "g_spread")  # fmt: skip
 
 
 @contextmanager

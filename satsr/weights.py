@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from satsr import SCALE, __version__
 from satsr.errors import WeightsError
-from satsr.models import Generator, GeneratorSpec, flush_denormals
+from satsr.models import UPSAMPLERS, Generator, GeneratorSpec, flush_denormals
 from satsr.normalise import Normalisation
 from satsr.outputs import atomic_output, first_line
 
@@ -133,7 +133,10 @@ def checked_metadata(path: Path, meta: Any) -> tuple[GeneratorSpec, Normalisatio
         raise WeightsError(f"{bad} (architecture {wrong[0]} is {value!r}, not an integer in 1..4096)")
     if sizes["scale"] != SCALE:
         raise WeightsError(f"{path}: declares scale {sizes['scale']}; satsr generators upscale by {SCALE}")
-    spec = GeneratorSpec(**sizes)  # type: ignore[arg-type]
+    upsampler = arch.get("upsampler", "x2-stages")
+    if upsampler not in UPSAMPLERS:
+        raise WeightsError(f"{bad} (upsampler {upsampler!r}: not one of {', '.join(UPSAMPLERS)})")
+    spec = GeneratorSpec(**sizes, upsampler=upsampler)  # type: ignore[arg-type]
     try:
         normalisation = Normalisation.from_dict(norm)
         np.dtype(normalisation.dtype)

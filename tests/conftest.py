@@ -79,16 +79,19 @@ def make_prepared(tmp_path: Path) -> Callable[..., Path]:
     """make_prepared(name, ...) writes a tiny prepared dataset (manifest + stacked .npy tiles) in tmp_path.
 
     Options: tiles per split ({"train": 6, "val": 2, "test": 1}), lr_tile (LR tile side), bands, dtype,
-    normalisation (Normalisation; default the dtype's full range), seed. HR tiles are smooth random
-    imagery; LR tiles are their 4x4 block means, so a model can learn the mapping.
+    normalisation (Normalisation; default the dtype's full range), seed, degraded (an aerial-only dataset:
+    its LR marked as synthesised). HR tiles are smooth random imagery; LR tiles are their 4x4 block means,
+    so a model can learn the mapping.
     """
     from satsr import SCALE
+    from satsr.degrade import Degradation
     from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
     from satsr.normalise import Normalisation
 
     def factory(
         name: str = "data", *, tiles: dict[str, int] | None = None, lr_tile: int = 8, bands: int = 3,
         dtype: str = "uint8", normalisation: Normalisation | None = None, seed: int = 0,
+        degraded: bool = False,
     ) -> Path:  # fmt: skip
         root = tmp_path / name
         (root / "scenes").mkdir(parents=True)
@@ -103,14 +106,16 @@ def make_prepared(tmp_path: Path) -> Callable[..., Path]:
         np.save(lr_path, lr)
         np.save(hr_path, hr)
         transform = (0.3, 0.0, 500_000.0, 0.0, -0.3, 4_000_000.0)
-        scene = SceneRecord("scene", "pair", "hr.tif", "lr.tif", "EPSG:32633", transform, len(splits))
+        kind, lr_source = ("degraded", None) if degraded else ("pair", "lr.tif")
+        scene = SceneRecord("scene", kind, "hr.tif", lr_source, "EPSG:32633", transform, len(splits))
         records = [
             TileRecord("scene", i, split, (i * lr_tile, 0, lr_tile, lr_tile), (0.0, 0.0, 1.0, 1.0))
             for i, split in enumerate(splits)
         ]
         norm = normalisation or Normalisation.for_dtype(dtype, bands)
+        degradation = Degradation(noise_sigma=0.0).to_dict() if degraded else None
         manifest = Manifest("0.1.0", SCALE, bands, dtype, lr_tile, norm.to_dict(), [scene], records,
-                            settings={"source": "test factory"})  # fmt: skip
+                            degradation, settings={"source": "test factory"})  # fmt: skip
         save_manifest(root, manifest)
         return root
 

@@ -31,19 +31,23 @@ from tests.conftest import smooth_image
 GEOGRAPHIC = Affine(2.7e-6, 0, 2.35, 0, -2.7e-6, 48.86)  # ~30 cm pixels in degrees (Paris)
 
 
-def tiny_weights(tmp_path: Path, bands: int = 3, dtype: str = "uint8", detail: bool = True) -> LoadedWeights:
-    """A features=8, blocks=1 generator; `detail` gives it a non-zero tail so it is more than bicubic."""
+def tiny_weights(
+    tmp_path: Path, bands: int = 3, dtype: str = "uint8", detail: bool = True, upsampler: str = "x2-stages"
+) -> LoadedWeights:
+    """A features=8, blocks=1 generator; `detail` gives it a non-zero last conv so it is more than bicubic."""
     torch.manual_seed(0)
-    generator = Generator(GeneratorSpec(bands=bands, features=8, blocks=1))
+    generator = Generator(GeneratorSpec(bands=bands, features=8, blocks=1, upsampler=upsampler))
     if detail:
-        torch.nn.init.normal_(generator.tail.weight, std=0.05)
-        torch.nn.init.normal_(generator.tail.bias, std=0.01)
+        last = generator.upsample[0] if upsampler == "shuffle-direct" else generator.tail
+        torch.nn.init.normal_(last.weight, std=0.05)
+        torch.nn.init.normal_(last.bias, std=0.01)
     norm = (
         Normalisation.for_dtype(dtype, bands)
         if dtype == "uint8"
         else Normalisation(dtype, (0.0,) * bands, (4095.0,) * bands)
     )
-    path = tmp_path / f"w{bands}{dtype}{int(detail)}.safetensors"
+    kind = "" if upsampler == "x2-stages" else f"-{upsampler}"
+    path = tmp_path / f"w{bands}{dtype}{int(detail)}{kind}.safetensors"
     return load_weights(save_weights(path, generator, norm, {"name": "test"}))
 
 
@@ -65,11 +69,15 @@ def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
                           timeout=120, **kwargs)  # fmt: skip
 
 
-@pytest.mark.parametrize(("tile", "batch", "precision"), [(16, 3, "fp32"), (24, 1, "fp32"), (16, 3, "bf16")])
+@pytest.mark.parametrize(
+    ("tile", "batch", "precision", "upsampler"),
+    [(16, 3, "fp32", "x2-stages"), (24, 1, "fp32", "x2-stages"), (16, 3, "bf16", "x2-stages"),
+     (16, 3, "fp32", "shuffle-direct"), (16, 3, "bf16", "shuffle-direct")],
+)  # fmt: skip
 def test_tiled_equals_whole_image_with_a_real_generator(
-    tmp_path, make_raster, rng, tile, batch, precision
+    tmp_path, make_raster, rng, tile, batch, precision, upsampler
 ) -> None:
-    weights = tiny_weights(tmp_path)
+    weights = tiny_weights(tmp_path, upsampler=upsampler)
     lr = smooth_image(rng, 3, 61, 53)
     src = make_raster("scene.tif", lr)
     options = UpscaleOptions(tile=tile, batch_size=batch, precision=precision)
