@@ -45,8 +45,8 @@ def main() -> None:
         print(f"{scene.name} ({len(lr)} tiles): LR vs HR downsampled by  "
               + ", ".join(f"{k} {p:.1f} dB" for p, k in fits))  # fmt: skip
         sr = run_generator(loaded.generator, loaded.normalisation, lr).astype(np.float32)
-        base = bicubic(lr, loaded.normalisation).astype(np.float32)
-        lz = np.stack([lanczos(t) for t in lr]).astype(np.float32)
+        base = bicubic(lr, loaded.normalisation, loaded.scale).astype(np.float32)
+        lz = np.stack([lanczos(t, loaded.scale) for t in lr]).astype(np.float32)
         variants = {
             "lanczos": lz, "bicubic": base, "model": sr,
             "model residual x0.5": base + 0.5 * (sr - base), "model residual x1.5": base + 1.5 * (sr - base),

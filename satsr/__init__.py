@@ -1,7 +1,7 @@
 """satsr: georeferenced 4x super-resolution of satellite imagery."""
 
 __version__ = "0.1.0"
-SCALE = 4  # satsr maps 30 cm satellite pixels onto 7.5 cm aerial pixels
+SCALE = 4  # `satsr prepare`'s default (30 cm -> 7.5 cm); models and tools read theirs from weights/manifest
 
 _API = ("upscale_file", "upscale_array", "load_weights", "score", "UpscaleOptions", "EvaluateOptions")
 

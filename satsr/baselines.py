@@ -13,9 +13,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
+from torch import nn
 
-from satsr import SCALE
-from satsr.models import Generator
 from satsr.normalise import Normalisation
 from satsr.precision import Precision, resolve_precision
 
@@ -35,7 +34,7 @@ def _inverse(sr: torch.Tensor, norm: Normalisation) -> np.ndarray:
 
 
 def run_generator(
-    generator: Generator, norm: Normalisation, lr: np.ndarray, precision: Precision | None = None
+    generator: nn.Module, norm: Normalisation, lr: np.ndarray, precision: Precision | None = None
 ) -> np.ndarray:
     """Upscale a batch of whole (N, C, h, w) tiles with no context beyond each tile (the convolutions
     zero-pad at the tile edge): what the network does to an isolated tile. fp32 on the CPU by default."""
@@ -43,14 +42,14 @@ def run_generator(
     return _inverse(precision.run(precision.prepare(generator), _forward(lr, norm)), norm)
 
 
-def bicubic(lr: np.ndarray, norm: Normalisation, scale: int = SCALE) -> np.ndarray:
+def bicubic(lr: np.ndarray, norm: Normalisation, scale: int) -> np.ndarray:
     """(N, C, h, w) -> (N, C, scale*h, scale*w): torch bicubic, align_corners=False, on normalised values."""
     with torch.inference_mode():
         up = F.interpolate(_forward(lr, norm), scale_factor=scale, mode="bicubic", align_corners=False)
     return _inverse(up, norm)
 
 
-def lanczos(lr: np.ndarray, scale: int = SCALE, src_nodata: float | None = None) -> np.ndarray:
+def lanczos(lr: np.ndarray, scale: int, src_nodata: float | None = None) -> np.ndarray:
     """(C, h, w) -> (C, scale*h, scale*w) with GDAL's lanczos warp kernel (what `gdalwarp -r lanczos` does).
 
     `src_nodata` marks LR pixels GDAL must leave out of the kernel (they are then not scored anyway).

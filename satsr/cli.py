@@ -54,7 +54,8 @@ def prepare(
     rasters: Annotated[list[str], typer.Argument(help="SAT AERIAL pairs (--degrade: aerial rasters/dirs).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Dataset directory to create.")],
     degrade: Annotated[bool, typer.Option("--degrade", help="Aerial only: synthesise the LR.")] = False,
-    tile: Annotated[int, typer.Option(help="LR tile size in px (HR tile = 4x).")] = 64,
+    tile: Annotated[int, typer.Option(help="LR tile size in px (HR tile = scale x).")] = 64,
+    scale: Annotated[int, typer.Option(help="HR px per LR px: 2, 4 or 8 (the model's factor).")] = 4,
     stride: Annotated[int | None, typer.Option(help="LR px between tiles (default: tile).")] = None,
     valid_fraction: Annotated[float, typer.Option(help="Min fraction of valid pixels per tile.")] = 1.0,
     min_std: Annotated[float, typer.Option(help="Drop tiles with HR std below this (DN); 0: off.")] = 1.0,
@@ -92,9 +93,9 @@ def prepare(
         tile=tile, stride=stride, valid_fraction=valid_fraction, min_std=min_std, max_shift=max_shift,
         val=val, test=test, block=block, seed=seed, bands=tuple(band_list) if band_list else None,
         test_scenes=tuple(n.strip() for n in (test_scenes or "").split(",") if n.strip()),
-        fill=FillRule(value=fill),
+        fill=FillRule(value=fill), scale=scale,
     )  # fmt: skip
-    degradation = Degradation(*sigma, noise_sigma, jpeg_quality, kernel=kernel) if degrade else None
+    degradation = Degradation(*sigma, noise_sigma, jpeg_quality, scale, kernel) if degrade else None
     with views.rich_progress() as report:
         result = run_prepare([Path(r) for r in rasters], Path(output), config, degradation, overwrite, report)
     views.render_prepare(result)

@@ -7,12 +7,13 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from satsr.degrade import RandomDegradation
 from satsr.errors import UsageError
-from satsr.models import D_HEADS, UPSAMPLERS
 from satsr.precision import PRECISIONS
+
+if TYPE_CHECKING:
+    from satsr.degrade import RandomDegradation
 
 ADV_LOSSES = ("vanilla", "wgan-gp", "ragan")
 DEVICES = ("auto", "cpu", "cuda")
@@ -27,7 +28,8 @@ class TrainConfig:
     steps: int = 20_000  # total optimisation steps, pretraining included
     pretrain_steps: int = 5_000  # first steps that train G with the pixel (L1) loss only
     batch_size: int = 16  # crops per step and per process (DDP: effective batch = processes x this)
-    hr_crop: int = 96  # HR crop side in px (LR crop = hr_crop / 4); must fit inside the prepared tiles
+    hr_crop: int = 96  # HR crop side in px (LR crop = hr_crop / scale); must fit inside the prepared tiles
+    generator: str = "srresnet"  # architecture (satsr.generators.GENERATORS); its spec takes the fields below
     features: int = 32  # generator trunk channels
     blocks: int = 8  # generator residual blocks
     upsampler: str = "x2-stages"  # x2-stages (SRResNet) or shuffle-direct (one pixel shuffle x4 at the end)
@@ -77,6 +79,8 @@ class TrainConfig:
 
     def random_degradation(self) -> RandomDegradation | None:
         """The per-sample degradation range (degrade = random), else None (the datasets' stored LR)."""
+        from satsr.degrade import RandomDegradation  # torch: only once a config is built
+
         if self.degrade == "stored":
             return None
         prefix = "degrade_"
@@ -94,14 +98,15 @@ def check(cfg: TrainConfig) -> None:
         )
     if cfg.hr_crop < 8 or cfg.hr_crop % 4:
         problems.append(f"hr_crop must be a multiple of 4 and >= 8 (got {cfg.hr_crop})")
-    if cfg.degrade not in DEGRADE_MODES:
-        problems.append(f"degrade must be one of {', '.join(DEGRADE_MODES)} (got {cfg.degrade!r})")
-    if cfg.d_head not in D_HEADS:
-        problems.append(f"d_head must be one of {', '.join(D_HEADS)} (got {cfg.d_head!r})")
-    if cfg.lr_schedule not in LR_SCHEDULES:
-        problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {cfg.lr_schedule!r})")
-    if cfg.upsampler not in UPSAMPLERS:
-        problems.append(f"upsampler must be one of {', '.join(UPSAMPLERS)} (got {cfg.upsampler!r})")
+    if cfg.generator not in _generators():
+        problems.append(f"generator must be one of {', '.join(_generators())} (got {cfg.generator!r})")
+    from satsr.models import D_HEADS, UPSAMPLERS  # torch: only once a config is built, never for --help
+
+    for name, value, known in (("degrade", cfg.degrade, DEGRADE_MODES), ("d_head", cfg.d_head, D_HEADS),
+                               ("lr_schedule", cfg.lr_schedule, LR_SCHEDULES),
+                               ("upsampler", cfg.upsampler, UPSAMPLERS)):  # fmt: skip
+        if value not in known:
+            problems.append(f"{name} must be one of {', '.join(known)} (got {value!r})")
     if cfg.adv_loss not in ADV_LOSSES:
         problems.append(f"adv_loss must be one of {', '.join(ADV_LOSSES)} (got {cfg.adv_loss!r})")
     if cfg.device not in DEVICES:
@@ -132,6 +137,12 @@ def check(cfg: TrainConfig) -> None:
         cfg.random_degradation()  # its own range checks
     if problems:
         raise UsageError(f"invalid training config: {'; '.join(problems)}")
+
+
+def _generators() -> tuple[str, ...]:
+    from satsr.generators import GENERATORS  # torch: only once a config is built, never for --help
+
+    return tuple(GENERATORS)
 
 
 def with_overrides(base: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:

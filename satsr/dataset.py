@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from satsr import SCALE
 from satsr.degrade import RandomDegradation, degrade_random
 from satsr.errors import DataError
 from satsr.manifest import Manifest, check_arrays, load_manifest, open_scene
@@ -55,8 +54,9 @@ def open_sources(roots: Sequence[str | Path]) -> list[Source]:
                 f"{src.root}: normalisation {b.normalisation} differs from {first.root} ({a.normalisation}); "
                 "prepare both with the same normalisation to mix them"
             )
-    if first.manifest.scale != SCALE:
-        raise DataError(f"{first.root}: scale {first.manifest.scale}, satsr trains {SCALE}x models only")
+    scale = first.manifest.scale
+    if scale < 2 or scale & (scale - 1):
+        raise DataError(f"{first.root}: scale {scale}; satsr trains power-of-two scales only (2, 4, 8)")
     return sources
 
 
@@ -83,16 +83,21 @@ class TileDataset(Dataset):
         self.norm = self.sources[0].manifest.norm
         self.hr_crop = hr_crop
         self.redegrade = redegrade
+        self.scale = self.sources[0].manifest.scale  # HR px per LR px (the same in every source)
         self.items: list[tuple[int, str, int]] = [
             (i, t.scene, t.index) for i, s in enumerate(self.sources) for t in s.manifest.split(split)
         ]
         self._arrays: dict[tuple[int, str], tuple[Any, Any]] = {}  # opened lazily, once per process
         lr_tile = min(s.manifest.lr_tile for s in self.sources)
-        if hr_crop is not None and hr_crop // SCALE > lr_tile:
+        s = self.scale
+        if hr_crop is not None and hr_crop // s > lr_tile:
             raise DataError(
-                f"{self.sources[0].root}: hr_crop {hr_crop} exceeds the HR tile size {SCALE * lr_tile}; "
-                f"lower hr_crop to at most {SCALE * lr_tile}"
+                f"{self.sources[0].root}: hr_crop {hr_crop} exceeds the HR tile size {s * lr_tile}; "
+                f"lower hr_crop to at most {s * lr_tile}"
             )
+        if hr_crop is not None and hr_crop % s:
+            raise DataError(f"{self.sources[0].root}: hr_crop {hr_crop} is not a multiple of the scale {s}; "
+                            f"choose a multiple of {s}")  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.items)
@@ -115,7 +120,8 @@ class TileDataset(Dataset):
         if self.redegrade is not None and self.sources[source].manifest.degradation is not None:
             lr, hr, valid = self._redegraded(hr, valid, index, seed)
         elif self.hr_crop is not None and seed is not None:
-            lr, hr, valid = random_crop(lr, hr, valid, self.hr_crop // SCALE, np.random.default_rng(seed))
+            rng = np.random.default_rng(seed)
+            lr, hr, valid = random_crop(lr, hr, valid, self.hr_crop // self.scale, rng, self.scale)
         lr_n = self.norm.forward(np.ascontiguousarray(lr))
         hr_n = self.norm.forward(np.ascontiguousarray(hr))
         return torch.from_numpy(lr_n), torch.from_numpy(hr_n), torch.from_numpy(np.ascontiguousarray(valid))
@@ -126,30 +132,32 @@ class TileDataset(Dataset):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A fresh LR from an HR crop with as much real context around it as the tile holds."""
         assert self.redegrade is not None
+        scale = self.scale
         if self.hr_crop is None or seed is None:  # whole tile (validation): edges reflected
-            lr = degrade_random(np.asarray(hr), self.redegrade, np.random.default_rng([7, index]), SCALE)
+            lr = degrade_random(np.asarray(hr), self.redegrade, np.random.default_rng([7, index]), scale)
             return lr, hr, valid
         rng = np.random.default_rng(seed)
-        lr_crop = self.hr_crop // SCALE
-        context = min(self.redegrade.margin(SCALE) // SCALE, (hr.shape[1] // SCALE - lr_crop) // 2)
+        lr_crop = self.hr_crop // scale
+        context = min(self.redegrade.margin(scale) // scale, (hr.shape[1] // scale - lr_crop) // 2)
         side = lr_crop + 2 * context  # LR px of the crop with its context
-        lr_grid = np.empty((0, hr.shape[1] // SCALE, hr.shape[2] // SCALE))  # shape only: offsets in LR px
-        _, hr, valid = random_crop(lr_grid, hr, valid, side, rng)
-        lr = degrade_random(np.ascontiguousarray(hr), self.redegrade, rng, SCALE, context * SCALE)
-        inner = slice(context * SCALE, (context + lr_crop) * SCALE)
+        lr_grid = np.empty((0, hr.shape[1] // scale, hr.shape[2] // scale))  # shape only: offsets in LR px
+        _, hr, valid = random_crop(lr_grid, hr, valid, side, rng, scale)
+        lr = degrade_random(np.ascontiguousarray(hr), self.redegrade, rng, scale, context * scale)
+        inner = slice(context * scale, (context + lr_crop) * scale)
         return lr, hr[:, inner, inner], valid[inner, inner]
 
 
 def random_crop(
-    lr: np.ndarray, hr: np.ndarray, valid: np.ndarray, lr_crop: int, rng: np.random.Generator
+    lr: np.ndarray, hr: np.ndarray, valid: np.ndarray, lr_crop: int, rng: np.random.Generator, scale: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Aligned LR/HR crop (HR offsets are exactly 4x the LR ones), then the same flip and rot90 on both."""
+    """Aligned LR/HR crop (HR offsets are exactly `scale` x the LR ones), then the same flip and rot90 on
+    both."""
     row = int(rng.integers(0, lr.shape[1] - lr_crop + 1))
     col = int(rng.integers(0, lr.shape[2] - lr_crop + 1))
-    hr_crop = lr_crop * SCALE
+    s, hr_crop = scale, lr_crop * scale
     lr = lr[:, row : row + lr_crop, col : col + lr_crop]
-    hr = hr[:, row * SCALE : row * SCALE + hr_crop, col * SCALE : col * SCALE + hr_crop]
-    valid = valid[row * SCALE : row * SCALE + hr_crop, col * SCALE : col * SCALE + hr_crop]
+    hr = hr[:, row * s : row * s + hr_crop, col * s : col * s + hr_crop]
+    valid = valid[row * s : row * s + hr_crop, col * s : col * s + hr_crop]
     k, flip = int(rng.integers(0, 4)), bool(rng.integers(0, 2))
     out = []
     for a in (lr, hr, valid):

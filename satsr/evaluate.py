@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from satsr import SCALE
 from satsr.errors import DataError, OutputExistsError, UsageError, WeightsError
 from satsr.metrics import DEFAULT_METRICS, MetricResult, Sample, Scorer
 from satsr.normalise import Normalisation
@@ -142,9 +141,10 @@ def tile_samples(
 ) -> dict[str, Sample]:  # fmt: skip
     """One Sample per method for a (C, h, w) / (C, H, W) tile pair with its (H, W) HR validity; `origin`
     (scene, HR row, HR col) places it on its scene (set-level metrics split by place)."""
+    scale = hr.shape[1] // lr.shape[1]
     scored = interior(hr.shape[1], hr.shape[2], shave) & valid
-    lr_valid = valid.reshape(lr.shape[1], SCALE, lr.shape[2], SCALE).all(axis=(1, 3))
-    lr_scored = interior(lr.shape[1], lr.shape[2], math.ceil(shave / SCALE)) & lr_valid
+    lr_valid = valid.reshape(lr.shape[1], scale, lr.shape[2], scale).all(axis=(1, 3))
+    lr_scored = interior(lr.shape[1], lr.shape[2], math.ceil(shave / scale)) & lr_valid
     hr64, lr64 = hr.astype(np.float64), lr.astype(np.float64)
     return {
         m: Sample(out.astype(np.float64), hr64, valid, scored, lr64, lr_scored, origin)
@@ -169,7 +169,7 @@ def figure_crops(
     lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray], size: int
 ) -> dict[str, np.ndarray]:
     """LR | bicubic | lanczos | SR | HR centre crops of one tile (LR crop covers the same ground)."""
-    crops = {"LR": centre_crop(lr, max(size // SCALE, 1))}
+    crops = {"LR": centre_crop(lr, max(size // (hr.shape[-1] // lr.shape[-1]), 1))}
     crops |= {name: centre_crop(outputs[name], size) for name in ("bicubic", "lanczos", "sr")}
     crops["HR"] = centre_crop(hr, size)
     return crops
@@ -199,9 +199,12 @@ def evaluate_dataset(
         counts = {s: len(manifest.split(s)) for s in ("train", "val", "test")}
         raise DataError(f"{dataset}: split {options.split!r} has no tiles ({counts}); choose another --split")
     loaded = load_weights(model)
-    if loaded.generator.spec.bands != manifest.bands:
-        raise WeightsError(f"{loaded.path}: model takes {loaded.generator.spec.bands} bands but {dataset} "
+    if loaded.meta.bands != manifest.bands:
+        raise WeightsError(f"{loaded.path}: model takes {loaded.meta.bands} bands but {dataset} "
                            f"has {manifest.bands}; evaluate a model trained on this band set")  # fmt: skip
+    if loaded.scale != manifest.scale:
+        raise WeightsError(f"{loaded.path}: model upscales by {loaded.scale} but {dataset} is prepared for "
+                           f"{manifest.scale}x; evaluate a model trained at this scale")  # fmt: skip
     precision = model_precision(options)
     data_range = data_range_for(manifest.dtype, manifest.norm, options.data_range, str(dataset))
     scorers = {m: Scorer(options.metrics, manifest.bands, data_range) for m in METHODS}
@@ -211,7 +214,7 @@ def evaluate_dataset(
     origins = {}  # where each tile lies on its scene's HR grid
     for position, t in enumerate(tiles):
         by_scene[t.scene].append((position, t.index))
-        origins[position] = (t.scene, t.lr_window[1] * SCALE, t.lr_window[0] * SCALE)
+        origins[position] = (t.scene, t.lr_window[1] * manifest.scale, t.lr_window[0] * manifest.scale)
     done = pixels = 0
     for scene, members in by_scene.items():
         lr_stack, hr_stack = open_scene(dataset, scene)
@@ -219,7 +222,7 @@ def evaluate_dataset(
             batch = members[b : b + options.batch]
             rows = [i for _, i in batch]
             lr, hr = np.asarray(lr_stack[rows]), np.asarray(hr_stack[rows])
-            outs = _methods(loaded.generator, loaded.normalisation, lr, precision)
+            outs = _methods(loaded.generator, loaded.normalisation, lr, precision, manifest.scale)
             for k, (position, _) in enumerate(batch):
                 per_tile = {m: o[k] for m, o in outs.items()}
                 valid = manifest.hr_valid(hr[k])  # pixels prepare zeroed as invalid are not scored
@@ -233,7 +236,8 @@ def evaluate_dataset(
             progress(f"evaluate {options.split}", done, len(tiles))
     settings = {
         "model": weights_summary(loaded), "dataset": str(Path(dataset).resolve()), "split": options.split,
-        **common_settings(options, data_range, manifest.dtype), "precision": precision.describe(),
+        **common_settings(options, data_range, manifest.dtype, manifest.scale),
+        "precision": precision.describe(),
         "dataset_normalisation": manifest.normalisation, "tile_context": "none beyond each tile",
     }  # fmt: skip
     counts = {"tiles": len(tiles), "scenes": len(by_scene), "scored_pixels_per_band": pixels}
@@ -253,26 +257,28 @@ def model_precision(options: EvaluateOptions) -> Precision:
 
 
 def _methods(
-    generator: Any, norm: Normalisation, lr: np.ndarray, precision: Precision
+    generator: Any, norm: Normalisation, lr: np.ndarray, precision: Precision, scale: int
 ) -> dict[str, np.ndarray]:
     from satsr.baselines import bicubic, lanczos, run_generator
 
     return {
         "sr": run_generator(generator, norm, lr, precision),
-        "bicubic": bicubic(lr, norm),
-        "lanczos": np.stack([lanczos(tile) for tile in lr]),
+        "bicubic": bicubic(lr, norm, scale),
+        "lanczos": np.stack([lanczos(tile, scale) for tile in lr]),
     }
 
 
-def common_settings(options: EvaluateOptions, data_range: float, dtype: str) -> dict[str, Any]:
+def common_settings(
+    options: EvaluateOptions, data_range: float, dtype: str, scale: int | None
+) -> dict[str, Any]:
     return {
         "metrics": list(options.metrics), "dtype": dtype, "data_range": data_range,
-        "shave_hr_px": options.shave, "scale": SCALE,
+        "shave_hr_px": options.shave, "scale": scale,
         "pooling": "PSNR from the MSE pooled over all scored pixels and bands (mean_tile_psnr: mean of "
                    "per-tile PSNRs, tiles with SR == HR left out); SSIM: skimage, 7x7 window, averaged over "
                    "scored pixels whose window is valid; only valid (unmasked) pixels are scored",
         "sharpness": "HF spectral energy above 1/4 of Nyquist, SR / HR, Hann-windowed 64 px valid blocks",
-        "lr_psnr": "SR area-averaged 4x onto the LR grid vs the LR input",
+        "lr_psnr": f"SR area-averaged {scale}x onto the LR grid vs the LR input",
         "baselines": {"bicubic": "torch interpolate bicubic, align_corners=False, on normalised LR, "
                                  "rounded/clipped like a model output",
                       "lanczos": "GDAL warp, Resampling.lanczos (gdalwarp -r lanczos)"},

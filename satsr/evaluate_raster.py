@@ -25,7 +25,6 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from satsr import SCALE
 from satsr.errors import DataError, GeoMismatchError, UsageError
 from satsr.evaluate import (
     DEFAULTS,
@@ -85,17 +84,19 @@ def evaluate_rasters(
         sr_src = stack.enter_context(open_raster(sr))
         bands = data_band_indexes(sr_src)
         srcs: dict[str, Any] = {"sr": sr_src}
+        scale = None  # HR px per LR px: known with an LR
         if lr is not None:
             srcs["lr"] = stack.enter_context(open_raster(lr))
-            check_lr_grid(sr_src, srcs["lr"])
-            # the LR on its own 4x grid through GDAL's lanczos warp: exactly `gdalwarp -r lanczos`
-            lanczos = aligned_hr(srcs["lr"], srcs["lr"], SCALE, Resampling.lanczos)
+            scale = max(round(sr_src.width / srcs["lr"].width), 1)
+            check_lr_grid(sr_src, srcs["lr"], scale)
+            # the LR on its own scale-x grid through GDAL's lanczos warp: exactly `gdalwarp -r lanczos`
+            lanczos = aligned_hr(srcs["lr"], srcs["lr"], scale, Resampling.lanczos)
             srcs["lanczos"] = stack.enter_context(lanczos)
         if hr is not None:
             hr_src = stack.enter_context(open_raster(hr))
-            if align_hr and "lr" in srcs:
-                check_pair(srcs["lr"], hr_src, SCALE)  # same place, 4x finer: else nothing to score
-                srcs["hr"] = stack.enter_context(aligned_hr(srcs["lr"], hr_src, SCALE))
+            if align_hr and scale is not None:
+                check_pair(srcs["lr"], hr_src, scale)  # same place, scale x finer: else nothing to score
+                srcs["hr"] = stack.enter_context(aligned_hr(srcs["lr"], hr_src, scale))
             else:
                 check_same_grid(sr_src, hr_src)
                 srcs["hr"] = hr_src
@@ -104,14 +105,14 @@ def evaluate_rasters(
         dtype = sr_src.dtypes[bands[0] - 1]
         data_range = data_range_for(dtype, norm, options.data_range, str(sr))
         norm = norm or _identity_norm(dtype, len(bands))
-        scorers, counts, crops = _stream(srcs, bands, norm, data_range, options, progress)
+        scorers, counts, crops = _stream(srcs, bands, norm, data_range, options, progress, scale or 1)
     if not counts["scored_pixels_per_band"]:
         raise DataError(f"{sr}: no pixel is valid in every raster given (after a {options.shave} px shave); "
                         "give rasters that cover the same ground with valid pixels")  # fmt: skip
     settings = {
         "sr": _resolved(sr), "hr": _resolved(hr), "lr": _resolved(lr),
         "hr_alignment": "aligned_hr onto the LR 4x grid" if align_hr else "same grid as SR (checked)",
-        "window_hr_px": options.window, **common_settings(options, data_range, dtype),
+        "window_hr_px": options.window, **common_settings(options, data_range, dtype, scale),
     }  # fmt: skip
     scores = {m: s.results() for m, s in scorers.items()}
     return EvaluationReport("raster", settings, scores, counts, time.perf_counter() - start, crops, norm)
@@ -151,10 +152,10 @@ def check_same_grid(sr_src: Any, hr_src: Any) -> None:
         )
 
 
-def check_lr_grid(sr_src: Any, lr_src: Any) -> None:
-    """The SR must be the exact 4x refinement of the LR grid (what `satsr upscale` writes)."""
-    t, u = sr_src.transform, lr_src.transform @ Affine.scale(1 / SCALE)
-    size = (lr_src.width * SCALE, lr_src.height * SCALE)
+def check_lr_grid(sr_src: Any, lr_src: Any, scale: int) -> None:
+    """The SR must be the exact scale-x refinement of the LR grid (what `satsr upscale` writes)."""
+    t, u = sr_src.transform, lr_src.transform @ Affine.scale(1 / scale)
+    size = (lr_src.width * scale, lr_src.height * scale)
     tol = GRID_TOLERANCE * abs(t.a)
     if (
         sr_src.crs != lr_src.crs
@@ -162,8 +163,10 @@ def check_lr_grid(sr_src: Any, lr_src: Any) -> None:
         or any(abs(a - b) > tol for a, b in zip(t[:6], u[:6], strict=True))
     ):
         raise GeoMismatchError(
-            f"{lr_src.name}: {sr_src.name} is not its 4x upscale (grid {sr_src.width}x{sr_src.height} vs "
-            f"4x {lr_src.width}x{lr_src.height}, or another origin/CRS); give the LR the SR was made from"
+            f"{lr_src.name}: {sr_src.name} is not its {scale}x upscale (grid "
+            f"{sr_src.width}x{sr_src.height} vs "
+            f"{scale}x {lr_src.width}x{lr_src.height}, or another origin/CRS); give the LR the SR was made "
+            "from"
         )
 
 
@@ -175,19 +178,19 @@ def check_bands(sr_src: Any, bands: list[int], src: Any, name: str) -> None:
 
 def _stream(
     srcs: dict[str, Any], bands: list[int], norm: Normalisation, data_range: float, options: EvaluateOptions,
-    progress: Progress,
+    progress: Progress, scale: int,
 ) -> tuple[dict[str, Scorer], dict[str, int], list[dict[str, np.ndarray]]]:  # fmt: skip
     """Score every window; keep a bounded, evenly thinned list of fully valid figure crops."""
     sr_src = srcs["sr"]
     methods = ("sr", "bicubic", "lanczos") if "lr" in srcs else ("sr",)
     scorers = {m: Scorer(options.metrics, len(bands), data_range) for m in methods}
-    size = options.window - options.window % SCALE or SCALE  # windows stay aligned with LR pixels
+    size = options.window - options.window % scale or scale  # windows stay aligned with LR pixels
     windows = list(covering_tiles(sr_src.width, sr_src.height, size))
     crops: list[dict[str, np.ndarray]] = []
     stride = 1  # keep every `stride`-th candidate crop; doubled whenever the list grows too long
     candidates = scored = 0
     for done, win in enumerate(windows, start=1):
-        samples, crop = _window_samples(srcs, win, bands, norm, options)
+        samples, crop = _window_samples(srcs, win, bands, norm, options, scale)
         for method, sample in samples.items():
             scorers[method].update(sample)
         scored += int(samples["sr"].scored.sum())
@@ -207,8 +210,9 @@ def _evenly(items: list[Any], wanted: int) -> list[Any]:
 
 
 def _window_samples(
-    srcs: dict[str, Any], win: Window, bands: list[int], norm: Normalisation, options: EvaluateOptions
-) -> tuple[dict[str, Sample], dict[str, np.ndarray] | None]:
+    srcs: dict[str, Any], win: Window, bands: list[int], norm: Normalisation, options: EvaluateOptions,
+    scale: int,
+) -> tuple[dict[str, Sample], dict[str, np.ndarray] | None]:  # fmt: skip
     """Samples of every method on one HR window, and its figure crop when the crop is fully scored."""
     from satsr.raster import read_window
 
@@ -220,11 +224,11 @@ def _window_samples(
     outputs = {"sr": sr}
     lr = lr_scored = None
     if "lr" in srcs:
-        lr_win = Window(win.col_off // SCALE, win.row_off // SCALE, win.width // SCALE, win.height // SCALE)
+        lr_win = Window(win.col_off // scale, win.row_off // scale, win.width // scale, win.height // scale)
         lr, lr_valid = read_window(srcs["lr"], lr_win, bands)
-        valid &= np.repeat(np.repeat(lr_valid, SCALE, axis=0), SCALE, axis=1)
-        lr_scored = lr_valid & _inside_shave(srcs["lr"], lr_win, math.ceil(options.shave / SCALE))
-        outputs["bicubic"] = _bicubic_window(srcs["lr"], lr_win, bands, norm)
+        valid &= np.repeat(np.repeat(lr_valid, scale, axis=0), scale, axis=1)
+        lr_scored = lr_valid & _inside_shave(srcs["lr"], lr_win, math.ceil(options.shave / scale))
+        outputs["bicubic"] = _bicubic_window(srcs["lr"], lr_win, bands, norm, scale)
         outputs["lanczos"] = read_window(srcs["lanczos"], win, bands)[0]
     scored = valid & _inside_shave(srcs["sr"], win, options.shave)
     f64 = {m: o.astype(np.float64) for m, o in outputs.items()}
@@ -232,7 +236,7 @@ def _window_samples(
     lr64 = None if lr is None else lr.astype(np.float64)
     origin = ("raster", int(win.row_off), int(win.col_off))  # where the window lies (realism's places)
     samples = {m: Sample(o, hr64, valid, scored, lr64, lr_scored, origin) for m, o in f64.items()}
-    return samples, _crop(outputs, hr, lr, scored, options.figure_crop)
+    return samples, _crop(outputs, hr, lr, scored, options.figure_crop, scale)
 
 
 def _inside_shave(src: Any, win: Window, shave: int) -> np.ndarray:
@@ -244,7 +248,9 @@ def _inside_shave(src: Any, win: Window, shave: int) -> np.ndarray:
     return r_ok[:, None] & c_ok[None, :]
 
 
-def _bicubic_window(lr_src: Any, lr_win: Window, bands: list[int], norm: Normalisation) -> np.ndarray:
+def _bicubic_window(
+    lr_src: Any, lr_win: Window, bands: list[int], norm: Normalisation, scale: int
+) -> np.ndarray:
     """Bicubic of the LR window, with 2 LR px of context read as upscale reads it (reflect, nearest fill)."""
     from satsr.baselines import bicubic
     from satsr.inference import fill_invalid, read_context
@@ -252,18 +258,18 @@ def _bicubic_window(lr_src: Any, lr_win: Window, bands: list[int], norm: Normali
 
     margin = 2  # bicubic support in LR px
     data, valid = read_context(lr_src, with_margin(lr_win, margin), bands)
-    up = bicubic(fill_invalid(data, valid)[None], norm)[0]
-    m = margin * SCALE
+    up = bicubic(fill_invalid(data, valid)[None], norm, scale)[0]
+    m = margin * scale
     return up[:, m : up.shape[1] - m, m : up.shape[2] - m]
 
 
 def _crop(
     outputs: dict[str, np.ndarray], hr: np.ndarray | None, lr: np.ndarray | None, scored: np.ndarray,
-    size: int,
+    size: int, scale: int,
 ) -> dict[str, np.ndarray] | None:  # fmt: skip
     """Figure crop (window centre) when every method exists and the crop is wholly scored."""
     if hr is None or lr is None or min(scored.shape) < size or not centre_crop(scored, size).all():
         return None
     crop = {name: centre_crop(img, size).copy() for name, img in outputs.items()}
-    crop["HR"], crop["LR"] = centre_crop(hr, size).copy(), centre_crop(lr, size // SCALE).copy()
+    crop["HR"], crop["LR"] = centre_crop(hr, size).copy(), centre_crop(lr, size // scale).copy()
     return crop

@@ -21,9 +21,11 @@ from torch.nn.parallel import DistributedDataParallel
 from satsr.config import TrainConfig
 from satsr.dataset import Source, same_normalisation
 from satsr.errors import WeightsError
+from satsr.generators import build_generator, read_spec
 from satsr.losses import ADV_LOSSES, d_statistics, gradient_penalty, masked_l1
-from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.models import Discriminator
 from satsr.precision import Precision
+from satsr.spec import Spec
 from satsr.weights import load_weights
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # lr, hr, valid
@@ -47,16 +49,22 @@ def adam(module: nn.Module, lr: float, cfg: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
 
 
+def run_spec(cfg: TrainConfig, bands: int, scale: int) -> Spec:
+    """The spec of the generator a run trains: the bands and scale of its data, the other fields from the
+    config fields of the same names (features, blocks ...)."""
+    return read_spec(cfg.generator, {**cfg.to_dict(), "bands": bands, "scale": scale})
+
+
 def build_nets(
-    cfg: TrainConfig, bands: int, precision: Precision, world: int, init: Generator | None = None
+    cfg: TrainConfig, spec: Spec, precision: Precision, world: int, init: nn.Module | None = None
 ) -> Nets:
     """G (random, or a copy of `init`), D, the EMA of G and both optimisers on the precision's device, in
     its memory format (DDP: world > 1). Parameters stay fp32 whatever the precision."""
-    spec = GeneratorSpec(bands=bands, features=cfg.features, blocks=cfg.blocks, upsampler=cfg.upsampler)
-    g: torch.nn.Module = Generator(spec)
+    g = build_generator(cfg.generator, spec)
     if init is not None:
         g.load_state_dict(init.state_dict())
     precision.prepare(g)
+    bands = spec.bands  # type: ignore[attr-defined]
     d = precision.prepare(Discriminator(bands=bands, features=cfg.d_features, head=cfg.d_head))
     device = precision.device
     ema = copy.deepcopy(g).requires_grad_(False)
@@ -67,15 +75,24 @@ def build_nets(
     return Nets(g, d, ema, opt_g, opt_d)
 
 
-def initial_generator(cfg: TrainConfig, source: Source) -> Generator:
+def initial_generator(cfg: TrainConfig, source: Source) -> nn.Module:
     """The weights a fine-tuning run starts G from (e.g. the shipped model), checked against the run."""
     loaded = load_weights(cfg.init_weights)
-    spec, m = loaded.generator.spec, source.manifest
-    have = (spec.bands, spec.features, spec.blocks, spec.upsampler)
-    want = (m.bands, cfg.features, cfg.blocks, cfg.upsampler)
+    m = source.manifest
+    if loaded.meta.architecture != cfg.generator:
+        raise WeightsError(f"{loaded.path}: architecture {loaded.meta.architecture} differs from this run's "
+                           f"{cfg.generator}; set generator to match the weights or start without "
+                           "init_weights")
+    if loaded.scale != m.scale:
+        raise WeightsError(f"{loaded.path}: upscales by {loaded.scale} but {source.root} is prepared for "
+                           f"{m.scale}x; prepare the data at the weights' scale or start without "
+                           "init_weights")
+    have_d, want_d = loaded.meta.spec.to_dict(), run_spec(cfg, m.bands, m.scale).to_dict()
+    names = [k for k in have_d if k != "scale"]
+    have, want = tuple(have_d[k] for k in names), tuple(want_d[k] for k in names)
     if have != want:
         raise WeightsError(
-            f"{loaded.path}: (bands, features, blocks, upsampler) {have} differ from this run's {want}; "
+            f"{loaded.path}: ({', '.join(names)}) {have} differ from this run's {want}; "
             "set features/blocks/upsampler to match the weights or start without init_weights"
         )
     if not same_normalisation(loaded.normalisation, m.norm):

@@ -80,15 +80,17 @@ def describe_gsd(trained: tuple[float, float], scale: int = 1) -> str:
     return f"{low:.3g} m" if abs(high / low - 1) < 0.01 else f"{low:.3g}-{high:.3g} m"
 
 
-def check_gsd(name: str, scene_gsd: float | None, trained: tuple[float, float], ignore: bool) -> str | None:
+def check_gsd(
+    name: str, scene_gsd: float | None, trained: tuple[float, float], ignore: bool, scale: int = 4
+) -> str | None:
     """Refuse a scene whose GSD is more than GSD_TOLERANCE outside the weights' range (unless `ignore`);
     return a warning line, or None."""
     low, high = trained[0] * (1 - GSD_TOLERANCE), trained[1] * (1 + GSD_TOLERANCE)
     if scene_gsd is None or low <= scene_gsd <= high:
         return None
     what = (f"{name}: pixels are {scene_gsd:.3g} m on the ground but the weights were trained on "
-            f"{describe_gsd(trained)}; the output would be {scene_gsd / 4:.3g} m, "
-            f"not {describe_gsd(trained, 4)}")  # fmt: skip
+            f"{describe_gsd(trained)}; the output would be {scene_gsd / scale:.3g} m, "
+            f"not {describe_gsd(trained, scale)}")  # fmt: skip
     if ignore:
         return f"{what} ({IGNORE_FLAG} given)"
     target = trained[1] if scene_gsd > high else trained[0]

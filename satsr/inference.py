@@ -16,9 +16,8 @@ from rasterio.enums import ColorInterp
 from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.windows import Window
 from scipy.ndimage import distance_transform_edt
+from torch import nn
 
-from satsr import SCALE
-from satsr.models import Generator
 from satsr.normalise import Normalisation
 from satsr.precision import Precision
 from satsr.raster import has_mask, read_window
@@ -94,13 +93,14 @@ class TileRunner:
     normalisation and the cropping on its reading and writing threads while the model runs.
     """
 
-    def __init__(self, generator: Generator, normalisation: Normalisation, precision: Precision) -> None:
+    def __init__(self, generator: nn.Module, normalisation: Normalisation, precision: Precision) -> None:
         self.generator = precision.prepare(generator).eval()
         self.normalisation = normalisation
         self.precision = precision
+        self.scale: int = generator.spec.scale  # type: ignore[union-attr]
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, h, w) float32 model-space tiles -> (N, C, 4h, 4w) float32 model-space output."""
+        """(N, C, h, w) float32 model-space tiles -> (N, C, scale*h, scale*w) float32 model-space output."""
         return self.precision.run(self.generator, torch.from_numpy(x)).numpy()
 
     def to_model(self, tiles: list[np.ndarray]) -> np.ndarray:
@@ -109,12 +109,14 @@ class TileRunner:
 
     def from_model(self, jobs: list[TileJob], y: np.ndarray) -> list[np.ndarray]:
         """Model-space batch -> native-dtype HR cores, rounded and clipped."""
-        return [self.normalisation.inverse(core_of(hr, job, SCALE)) for hr, job in zip(y, jobs, strict=True)]
+        scale = self.scale
+        return [self.normalisation.inverse(core_of(hr, job, scale)) for hr, job in zip(y, jobs, strict=True)]
 
 
-def upscale_mask(lr_valid: np.ndarray) -> np.ndarray:
-    """Nearest-neighbour 4x of a validity mask: each LR pixel's verdict covers its 4x4 HR pixels."""
-    return np.repeat(np.repeat(lr_valid, SCALE, axis=0), SCALE, axis=1)
+def upscale_mask(lr_valid: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour `scale`x of a validity mask: each LR pixel's verdict covers its scale x scale HR
+    pixels."""
+    return np.repeat(np.repeat(lr_valid, scale, axis=0), scale, axis=1)
 
 
 def core_of(arr: np.ndarray, job: TileJob, scale: int = 1) -> np.ndarray:
@@ -134,10 +136,11 @@ def validity_mode(ds: DatasetReader) -> str:
 
 
 def write_tile(
-    dst: DatasetWriter, job: TileJob, hr: np.ndarray, hr_valid: np.ndarray, mode: str, nodata: float | None
-) -> None:
+    dst: DatasetWriter, job: TileJob, hr: np.ndarray, hr_valid: np.ndarray, mode: str, nodata: float | None,
+    scale: int,
+) -> None:  # fmt: skip
     """Write a tile's HR pixels, marking invalid ones the way the input did."""
-    window = scale_window(job.core, SCALE)
+    window = scale_window(job.core, scale)
     if mode == "nodata" and nodata is not None:
         fill = np.asarray(nodata).astype(hr.dtype)
         hr = np.where(hr_valid, _avoid_value(hr, nodata), fill)

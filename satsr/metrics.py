@@ -16,7 +16,6 @@ import numpy as np
 from scipy.ndimage import binary_erosion
 from skimage.metrics import structural_similarity
 
-from satsr import SCALE
 from satsr.degrade import area_downsample
 from satsr.errors import UsageError
 
@@ -33,8 +32,8 @@ class Sample:
     hr: np.ndarray | None  # the reference on the same grid (None: no ground truth)
     valid: np.ndarray  # (H, W) pixels whose SR and HR values are real data
     scored: np.ndarray  # (H, W) the valid pixels inside the shave: the ones metrics count
-    lr: np.ndarray | None = None  # (C, H/4, W/4) the LR input (for LR-consistency)
-    lr_scored: np.ndarray | None = None  # (H/4, W/4) valid LR pixels inside the shave
+    lr: np.ndarray | None = None  # (C, H/scale, W/scale) the LR input (for LR-consistency)
+    lr_scored: np.ndarray | None = None  # (H/scale, W/scale) valid LR pixels inside the shave
     origin: tuple[str, int, int] | None = None  # (scene, HR row, HR col) of pixel (0, 0): where it lies
 
 
@@ -176,7 +175,7 @@ def ssim_weight(valid: np.ndarray, scored: np.ndarray) -> np.ndarray:
 
 
 class LrConsistency(Metric):
-    """PSNR of the SR area-averaged 4x back onto the LR grid against the LR input: no ground truth needed."""
+    """PSNR of the SR area-averaged back onto the LR grid against the LR input: no ground truth needed."""
 
     label = "LR PSNR (dB)"
     needs_hr = False
@@ -188,9 +187,10 @@ class LrConsistency(Metric):
     def update(self, s: Sample) -> None:
         if s.lr is None or s.lr_scored is None:
             return
-        down = area_downsample(s.sr, SCALE)
-        # An LR pixel counts when it is valid and all 16 SR pixels above it are valid.
-        full = area_downsample(s.valid[None].astype(np.float64), SCALE)[0] == 1.0
+        scale = s.sr.shape[-1] // s.lr.shape[-1]
+        down = area_downsample(s.sr, scale)
+        # An LR pixel counts when it is valid and all scale x scale SR pixels above it are valid.
+        full = area_downsample(s.valid[None].astype(np.float64), scale)[0] == 1.0
         self.sums.update(Sample(down, s.lr, full, full & s.lr_scored))
 
     def result(self) -> MetricResult:

@@ -1,14 +1,18 @@
-"""Generator (residual blocks, two pixel-shuffle x2 stages) and discriminator (LeakyReLU CNN, global pool)."""
+"""The srresnet generator (residual blocks, one pixel-shuffle x2 stage per factor of 2 of its scale) with its
+spec, and the discriminator (LeakyReLU CNN, global pool). The generator registry: satsr/generators.py."""
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from satsr.spec import Spec
 
 
 def flush_denormals() -> None:
@@ -21,21 +25,29 @@ def flush_denormals() -> None:
 
 
 @dataclass(frozen=True)
-class GeneratorSpec:
-    """Everything needed to rebuild a generator; stored in every weights file."""
+class GeneratorSpec(Spec):
+    """Everything needed to rebuild an srresnet generator; stored in every weights file."""
 
     bands: int = 3  # input and output band count
     features: int = 32  # channels of the residual trunk
     blocks: int = 8  # residual blocks in the trunk
-    scale: int = 4  # upscaling factor (two pixel-shuffle x2 stages)
+    scale: int = 4  # upscaling factor: a power of two, one pixel-shuffle x2 stage per factor of 2
     upsampler: str = "x2-stages"  # or "shuffle-direct" (see Generator); files without it are x2-stages
 
     def __post_init__(self) -> None:
         if self.upsampler not in UPSAMPLERS:
-            raise ValueError(f"upsampler {self.upsampler!r}: one of {', '.join(UPSAMPLERS)}")
+            raise ValueError(f"architecture upsampler {self.upsampler!r}: not one of {', '.join(UPSAMPLERS)}")
 
-    def to_dict(self) -> dict[str, int | str]:
-        return asdict(self)
+    def describe(self) -> str:
+        direct = ", shuffle-direct" if self.upsampler == "shuffle-direct" else ""
+        return f"{self.features} features, {self.blocks} blocks{direct}"
+
+
+def x2_stages(scale: int) -> int:
+    """How many x2 stages make `scale` (2 -> 1, 4 -> 2, 8 -> 3); ValueError unless a power of two >= 2."""
+    if scale < 2 or scale & (scale - 1):
+        raise ValueError(f"scale {scale} is not a power of two >= 2 (2, 4, 8 ...)")
+    return scale.bit_length() - 1
 
 
 UPSAMPLERS = ("x2-stages", "shuffle-direct")
@@ -71,17 +83,19 @@ class ResidualBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """SRResNet-style 4x generator that predicts a residual on top of bicubic upsampling.
+    """SRResNet-style generator that predicts a residual on top of bicubic upsampling (x2, x4, x8 ...).
 
-    Upsamplers: "x2-stages" (SRResNet: two conv + pixel-shuffle x2 stages at full width, then a tail conv)
-    or "shuffle-direct" (one conv from the trunk to bands x 16 sub-pixels and a single pixel shuffle x4, as
-    ESPCN/RLFN/SPAN do): everything runs at LR resolution, so a wider, deeper trunk costs the same time.
+    Upsamplers: "x2-stages" (SRResNet: a conv + pixel-shuffle x2 stage at full width per factor of 2, then a
+    tail conv) or "shuffle-direct" (one conv from the trunk to bands x scale^2 sub-pixels and a single pixel
+    shuffle, as ESPCN/RLFN/SPAN do): everything runs at LR resolution, so a wider, deeper trunk costs the
+    same time.
     """
+
+    Spec: ClassVar[type[GeneratorSpec]] = GeneratorSpec
 
     def __init__(self, spec: GeneratorSpec = GeneratorSpec()) -> None:
         super().__init__()
-        if spec.scale != 4:
-            raise ValueError("satsr generators upscale by 4 (two pixel-shuffle x2 stages)")
+        stages = x2_stages(spec.scale)
         f = spec.features
         self.spec = spec
         self.head = nn.Conv2d(spec.bands, f, 3, padding=1)
@@ -93,10 +107,9 @@ class Generator(nn.Module):
             nn.init.zeros_(self.upsample[0].weight)  # start as exact bicubic: training only adds detail
             nn.init.zeros_(self.upsample[0].bias)
             return
-        self.upsample = nn.Sequential(
-            nn.Conv2d(f, 4 * f, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(f),
-            nn.Conv2d(f, 4 * f, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(f),
-        )  # fmt: skip
+        # conv, shuffle, act per stage (flat: the x4 tensor names upsample.0/2/3/5 of older files stay valid)
+        stage = lambda: (nn.Conv2d(f, 4 * f, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(f))  # noqa: E731
+        self.upsample = nn.Sequential(*[m for _ in range(stages) for m in stage()])
         self.tail = nn.Conv2d(f, spec.bands, 3, padding=1)
         nn.init.zeros_(self.tail.weight)  # start as exact bicubic: training only has to add detail
         nn.init.zeros_(self.tail.bias)  # type: ignore[arg-type]
@@ -119,9 +132,11 @@ class Generator(nn.Module):
         kernel. The tail then runs at half the output resolution and the full-width feature map is never
         shuffled: ~20 % less time per tile, most of it memory traffic at the output resolution.
         """
-        conv1, shuffle, act1, conv2, _, act2 = self.upsample
-        x = conv2(act1(shuffle(conv1(feat))))
-        x = F.prelu(x, act2.weight.repeat_interleave(4))
+        *earlier, conv, _, act = self.upsample
+        x = feat
+        for i in range(0, len(earlier), 3):
+            x = earlier[i + 2](earlier[i + 1](earlier[i](x)))
+        x = F.prelu(conv(x), act.weight.repeat_interleave(4))
         weight = torch.einsum("ocyx,dyas,exbt->odecstab", self.tail.weight, _PHASES, _PHASES)
         weight = weight.reshape(4 * self.tail.out_channels, 4 * self.tail.in_channels, 3, 3)
         bias = self.tail.bias.repeat_interleave(4)  # type: ignore[union-attr]
@@ -132,8 +147,9 @@ class Generator(nn.Module):
         """LR pixels of context each output pixel depends on, rounded up (tiles overlap at least this)."""
         lr_convs = 1 + 2 * self.spec.blocks + 1 + 1  # head, trunk, trunk_out, first upsample conv
         if self.spec.upsampler == "shuffle-direct":
-            return lr_convs + 2  # bicubic support
-        return math.ceil(lr_convs + 0.5 + 0.25 + 2)  # second upsample conv, tail, bicubic support
+            return lr_convs + 2  # + bicubic support
+        finer = sum(0.5**k for k in range(1, x2_stages(self.spec.scale) + 1))  # later upsample convs, tail
+        return math.ceil(lr_convs + finer + 2)  # + bicubic support
 
 
 class Discriminator(nn.Module):

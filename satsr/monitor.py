@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from satsr import SCALE
 from satsr.dataset import TileDataset
 from satsr.normalise import Normalisation
 from satsr.outputs import write_errors
@@ -81,7 +80,7 @@ def validate(
         with precision.autocast():
             sr = g(precision.tensor(lr[None])).float()
         sr = torch.minimum(torch.maximum(sr, lo), hi)[0]
-        bic = F.interpolate(lr[None], scale_factor=SCALE, mode="bicubic", align_corners=False)
+        bic = F.interpolate(lr[None], scale_factor=val.scale, mode="bicubic", align_corners=False)
         bic = torch.minimum(torch.maximum(bic, lo), hi)[0]
         for name, pred in (("sr", sr), ("bicubic", bic)):
             err, count = _masked_mse(pred, hr, valid)
@@ -192,7 +191,7 @@ def sample_grid(
     fig, axes = plt.subplots(len(indices), 4, figsize=(12, 3 * len(indices)), squeeze=False)
     for row, i in zip(axes, indices, strict=True):
         lr, hr, _ = (t.to(precision.device) for t in val[i])
-        bic = F.interpolate(lr[None], scale_factor=SCALE, mode="bicubic", align_corners=False)[0]
+        bic = F.interpolate(lr[None], scale_factor=val.scale, mode="bicubic", align_corners=False)[0]
         with precision.autocast():
             sr = g(precision.tensor(lr[None])).float()[0]
         for ax, title, img in zip(row, ("LR", "bicubic", "SR", "HR"), (lr, bic, sr, hr), strict=True):

@@ -46,7 +46,7 @@ class PrepareConfig:
     seed: int = 0  # seed of the split and of the degradation draws
     bands: tuple[int, ...] | None = None  # 1-based band selection; None: all non-alpha bands
     fill: FillRule = field(default_factory=FillRule)  # black fill detection in rasters that declare no mask
-    scale: int = SCALE  # HR px per LR px
+    scale: int = SCALE  # HR px per LR px: a power of two (the model trained on the set upscales by it)
 
     @property
     def step(self) -> int:
@@ -57,6 +57,8 @@ class PrepareConfig:
         return SplitSpec(val=self.val, test=test, block=self.block or AUTO_BLOCK, seed=self.seed)
 
     def check(self) -> None:
+        if self.scale < 2 or self.scale & (self.scale - 1):
+            raise UsageError(f"--scale {self.scale}: must be a power of two (2, 4, 8)")
         if self.tile < 8 or (self.stride is not None and self.stride < 1):
             raise UsageError(f"--tile {self.tile} / --stride {self.stride}: need tile >= 8 and stride >= 1")
         if not 0 < self.valid_fraction <= 1:
@@ -118,6 +120,8 @@ def prepare(
     """Build a dataset from real pairs (degradation None) or aerial rasters (degradation given)."""
     start = time.perf_counter()
     config.check()
+    if degradation is not None and degradation.scale != config.scale:
+        raise UsageError(f"degradation scale {degradation.scale} differs from --scale {config.scale}")
     refuse_inputs([output], inputs, "dataset folder")
     _check_replaceable(output, overwrite)
     sources = sources_for(inputs, degradation is not None)

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from rasterio.io import DatasetReader
 
-from satsr import SCALE
 from satsr.errors import DataError
 from satsr.gsd import check_gsd, describe_gsd, gsd_of, weights_lr_gsd
 from satsr.raster import select_bands
@@ -31,10 +30,10 @@ def check_scene(
         raise DataError(f"{ds.name}: " + "; ".join(p for p in (bands_wrong, dtype_wrong) if p))
     trained = weights_lr_gsd(weights.metadata)
     scene = gsd_of(ds.crs, ds.transform, ds.width, ds.height)
-    note = check_gsd(str(ds.name), scene, trained, ignore_gsd)
+    note = check_gsd(str(ds.name), scene, trained, ignore_gsd, weights.scale)
     tags: dict[str, Any] = {"SATSR_WEIGHTS_LR_GSD_M": describe_gsd(trained).removesuffix(" m")}
     if scene is not None:
-        tags |= {"SATSR_INPUT_GSD_M": f"{scene:.4g}", "SATSR_OUTPUT_GSD_M": f"{scene / SCALE:.4g}"}
+        tags |= {"SATSR_INPUT_GSD_M": f"{scene:.4g}", "SATSR_OUTPUT_GSD_M": f"{scene / weights.scale:.4g}"}
     return chosen, tags, [note] if note else []
 
 

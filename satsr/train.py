@@ -26,7 +26,16 @@ from satsr.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, set_r
 from satsr.config import TrainConfig, to_toml
 from satsr.dataset import CropSampler, Source, TileDataset, open_sources
 from satsr.errors import TrainingError
-from satsr.gan import Nets, adversarial_step, build_nets, initial_generator, pretrain_step, unwrap, update_ema
+from satsr.gan import (
+    Nets,
+    adversarial_step,
+    build_nets,
+    initial_generator,
+    pretrain_step,
+    run_spec,
+    unwrap,
+    update_ema,
+)
 from satsr.gsd import dataset_lr_gsd
 from satsr.models import flush_denormals
 from satsr.monitor import VALIDATE_TASK, CsvLog, pick, plot_curves, sample_grid, validate
@@ -38,7 +47,7 @@ from satsr.rundir import prepare_run_dir
 from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
-ARCH_FIELDS = ("features", "blocks", "upsampler", "d_features", "d_head")  # fixed when resuming
+ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "d_features", "d_head")  # fixed on resume
 
 
 @dataclass
@@ -95,7 +104,8 @@ def run_training(
         try:
             prepare_run_dir(run.run_dir, resume=resume, overwrite=overwrite, main=run.main, world=world)
             torch.manual_seed(cfg.seed)
-            nets = build_nets(cfg, sources[0].manifest.bands, precision, world, init)
+            manifest = sources[0].manifest
+            nets = build_nets(cfg, run_spec(cfg, manifest.bands, manifest.scale), precision, world, init)
             if state is not None:
                 _restore(run, nets, state)
             if run.main:
@@ -153,7 +163,7 @@ def _state(run: Run, nets: Nets) -> dict[str, Any]:
 
 
 def _restore(run: Run, nets: Nets, state: dict[str, Any]) -> None:
-    old = state["config"]
+    old = {**TrainConfig().to_dict(), **state["config"]}  # a field newer than the checkpoint: its default
     changed = [
         f"{k} {old.get(k)} -> {getattr(run.cfg, k)}" for k in ARCH_FIELDS if old.get(k) != getattr(run.cfg, k)
     ]

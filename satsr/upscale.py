@@ -1,4 +1,5 @@
-"""Streaming 4x upscaling of GeoTIFF scenes: windowed read, batched tiles, windowed write, atomic output.
+"""Streaming upscaling of GeoTIFF scenes by the weights' scale: windowed read, batched tiles, windowed write,
+atomic output.
 
 Memory is bounded by one batch of tiles plus a fixed GDAL block cache, whatever the scene size.
 Validity (nodata value, internal mask, alpha band) is carried to the output pixel for pixel.
@@ -20,7 +21,6 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader, DatasetWriter
 
-from satsr import SCALE
 from satsr.errors import SatsrError, UsageError
 from satsr.inference import (
     TileJob,
@@ -109,7 +109,8 @@ def upscale_file(
     src: Source, dst: Path, weights: LoadedWeights, options: UpscaleOptions = UpscaleOptions(),
     progress: Progress = silent,
 ) -> UpscaleResult:  # fmt: skip
-    """Upscale one scene 4x into `dst` (written under a temporary name, renamed when complete).
+    """Upscale one scene by the weights' scale into `dst` (written under a temporary name, renamed when
+    complete).
 
     `src` is a local path, a URL or any GDAL virtual path (/vsicurl/, /vsis3/, VRT ...). The weights'
     generator is moved to the chosen device. Raises DataError for unusable input, OutputExistsError when
@@ -131,7 +132,7 @@ def upscale_file(
                 add_overviews(tmp)
         lr_size = (ds.width, ds.height)
     seconds = time.perf_counter() - start
-    hr_size = (lr_size[0] * SCALE, lr_size[1] * SCALE)
+    hr_size = (lr_size[0] * weights.scale, lr_size[1] * weights.scale)
     mps = hr_size[0] * hr_size[1] / 1e6 / max(seconds, 1e-9)
     return UpscaleResult(src, dst, lr_size, hr_size, tiles, seconds, mps, precision.describe(), tuple(notes))
 
@@ -160,7 +161,8 @@ def _write_scene(job: _Job, path: Path, progress: Progress, creation: bool = Tru
     ds, bands, weights, options = job.ds, job.bands, job.weights, job.options
     margin = weights.generator.receptive_radius if options.overlap is None else options.overlap
     mode = validity_mode(ds)
-    profile = output_profile(ds, bands, mode == "alpha", options.creation_options if creation else ())
+    creation_options = options.creation_options if creation else ()
+    profile = output_profile(ds, weights.scale, bands, mode == "alpha", creation_options)
     runner = TileRunner(weights.generator, weights.normalisation, job.precision)
     batch_size = options.batch_size or (8 if job.precision.device.type == "cuda" else 1)
     hr_total = profile["width"] * profile["height"]
@@ -226,12 +228,12 @@ def _write_batch(
     written = 0
     for i, job in enumerate(batch.jobs):
         data, valid = batch.reads[i]
-        hr_valid = upscale_mask(core_of(valid, job))
+        hr_valid = upscale_mask(core_of(valid, job), runner.scale)
         hr = by_index.get(i)
         if hr is None:
             hr = np.zeros((data.shape[0], *hr_valid.shape), dtype=data.dtype)
         with _GDAL:
-            write_tile(dst, job, hr, hr_valid, mode, dst.nodata)
+            write_tile(dst, job, hr, hr_valid, mode, dst.nodata, runner.scale)
         written += hr_valid.size
     tally.add(len(batch.jobs), written)
 
@@ -265,7 +267,7 @@ def upscale_many(
     """
     sizes = [_scene_size(src) for src, _ in pairs]
     tiles = [tile_count(w, h, options.tile) if w else 0 for w, h in sizes]
-    grand = {TILES_TASK: sum(tiles), PIXELS_TASK: sum(w * h * SCALE * SCALE for w, h in sizes)}
+    grand = {TILES_TASK: sum(tiles), PIXELS_TASK: sum(w * h * weights.scale**2 for w, h in sizes)}
     base = dict.fromkeys(grand, 0)
     results: list[UpscaleResult] = []
     failures: list[tuple[Source, str]] = []

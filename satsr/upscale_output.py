@@ -13,7 +13,7 @@ import rasterio.shutil
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.io import DatasetReader, DatasetWriter
 
-from satsr import SCALE, __version__
+from satsr import __version__
 from satsr.errors import UsageError
 from satsr.precision import Precision
 from satsr.raster import upscaled_profile
@@ -38,10 +38,10 @@ def parse_creation_options(items: list[str] | None) -> tuple[tuple[str, str], ..
 
 
 def output_profile(
-    ds: DatasetReader, bands: list[int], alpha: bool, options: tuple[tuple[str, str], ...]
+    ds: DatasetReader, scale: int, bands: list[int], alpha: bool, options: tuple[tuple[str, str], ...]
 ) -> dict[str, Any]:
     """satsr's tiled, compressed profile with the user's GDAL creation options over it (keys upper-case)."""
-    base = upscaled_profile(ds, SCALE, bands)
+    base = upscaled_profile(ds, scale, bands)
     profile = {k: v for k, v in base.items() if k in CORE_KEYS}
     profile.update({k.upper(): v for k, v in base.items() if k not in CORE_KEYS})
     profile["count"] += alpha
@@ -71,7 +71,7 @@ def provenance_tags(weights: LoadedWeights) -> dict[str, Any]:
         "SATSR_WEIGHTS": weights.path.name,
         "SATSR_WEIGHTS_SHA256": _sha256(weights.path.resolve(), weights.path.stat().st_mtime_ns),
         "SATSR_VERSION": __version__,
-        "SATSR_SCALE": SCALE,
+        "SATSR_SCALE": weights.scale,
     }
 
 

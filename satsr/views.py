@@ -209,26 +209,27 @@ def render_weights(loaded: LoadedWeights) -> None:
     """What a model expects (bands, dtype, normalisation) and where it came from, as a table on stdout."""
     from satsr.gsd import describe_gsd, weights_lr_gsd
 
-    meta, norm, spec = loaded.metadata, loaded.normalisation, loaded.generator.spec
-    training, val = _mapping(meta.get("training")), _mapping(meta.get("val"))  # provenance may be absent
+    meta, norm = loaded.meta, loaded.normalisation
+    training, val = _mapping(meta.training), _mapping(meta.val)  # provenance may be absent
     datasets = [f"{_dataset_name(d.get('path'))} "
                 f"({', '.join(f'{n} {k}' for k, n in _mapping(d.get('tiles')).items())} tiles)"
-                for d in meta.get("datasets") or [] if isinstance(d, dict)]  # fmt: skip
-    lr_gsd = weights_lr_gsd(meta)
-    stated = "" if "lr_gsd_m" in meta else " (not stored in the file: satsr's default for older weights)"
+                for d in meta.datasets or [] if isinstance(d, dict)]  # fmt: skip
+    lr_gsd = weights_lr_gsd(loaded.metadata)
+    stated = " (not stored in the file: satsr's default for older weights)" if meta.lr_gsd_m is None else ""
+    radius = loaded.generator.receptive_radius
     rows = {
         "file": str(loaded.path),
-        "architecture": f"{meta['architecture'].get('name', '?')}: {spec.features} features, "
-                        f"{spec.blocks} blocks, "
-                        f"x{spec.scale}, receptive radius {loaded.generator.receptive_radius} LR px",
-        "input": f"{spec.bands} bands of {norm.dtype}",
-        "ground sample distance": f"{describe_gsd(lr_gsd)} in, {describe_gsd(lr_gsd, 4)} out{stated}",
+        "architecture": f"{meta.architecture}: {meta.spec.describe()}, x{meta.scale}, receptive radius "
+                        f"{radius} LR px",
+        "input": f"{meta.bands} bands of {norm.dtype}",
+        "ground sample distance": f"{describe_gsd(lr_gsd)} in, {describe_gsd(lr_gsd, meta.scale)} out"
+                                  f"{stated}",
         "normalisation": f"(value - low) / (high - low); low {list(norm.low)}, high {list(norm.high)}",
         "trained with": training.get("command") or "unknown",
-        "stopped at": f"step {meta.get('step', '?')} ({meta.get('phase', '?')} phase)",
+        "stopped at": f"step {_known(meta.step)} ({_known(meta.phase)} phase)",
         "validation": ", ".join(f"{k} {v:.4g}" for k, v in val.items() if isinstance(v, float)),
         "datasets": "; ".join(datasets) or "unknown",
-        "satsr version": meta.get("satsr_version", "?"),
+        "satsr version": meta.satsr_version,
     }  # fmt: skip
     table = Table(title="satsr weights", show_header=False)
     table.add_column(style="bold")
@@ -242,6 +243,10 @@ def _dataset_name(path: Any) -> str:
     """Older weights store absolute dataset paths: show only the dataset folder's name."""
     text = str(path) if path else "?"
     return text.rstrip("/").rsplit("/", 1)[-1] if text.startswith("/") else text
+
+
+def _known(value: Any) -> Any:
+    return "?" if value is None else value
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -1,15 +1,19 @@
-"""Shared fixtures: one factory for tiny GeoTIFFs built in tmp_path."""
+"""Shared fixtures: one factory for tiny GeoTIFFs and one for tiny prepared datasets, built in tmp_path
+(the helpers behind them, shared with the benchmarks, are in tests/support.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp
+
+from tests.support import smooth_image, write_prepared  # noqa: F401  (smooth_image: re-exported)
 
 RasterFactory = Callable[..., Path]
 
@@ -63,60 +67,14 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-def smooth_image(rng: np.random.Generator, bands: int, height: int, width: int, dtype=np.uint8) -> np.ndarray:
-    """Smooth random imagery (blurred noise, stretched to the dtype): stands in for real scenes in tests."""
-    from scipy.ndimage import gaussian_filter
-
-    noise = rng.random((bands, height, width))
-    img = np.stack([gaussian_filter(b, 3) for b in noise])
-    img = (img - img.min()) / (np.ptp(img) + 1e-9)
-    top = 255 if dtype == np.uint8 else 4095
-    return (img * top).astype(dtype)
-
-
 @pytest.fixture
 def make_prepared(tmp_path: Path) -> Callable[..., Path]:
     """make_prepared(name, ...) writes a tiny prepared dataset (manifest + stacked .npy tiles) in tmp_path.
 
-    Options: tiles per split ({"train": 6, "val": 2, "test": 1}), lr_tile (LR tile side), bands, dtype,
-    normalisation (Normalisation; default the dtype's full range), seed, degraded (an aerial-only dataset:
-    its LR marked as synthesised). HR tiles are smooth random imagery; LR tiles are their 4x4 block means,
-    so a model can learn the mapping.
+    Options: those of `tests.support.write_prepared` (tiles per split, lr_tile, bands, dtype,
+    normalisation, seed, scale).
     """
-    from satsr import SCALE
-    from satsr.degrade import Degradation
-    from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
-    from satsr.normalise import Normalisation
-
-    def factory(
-        name: str = "data", *, tiles: dict[str, int] | None = None, lr_tile: int = 8, bands: int = 3,
-        dtype: str = "uint8", normalisation: Normalisation | None = None, seed: int = 0,
-        degraded: bool = False,
-    ) -> Path:  # fmt: skip
-        root = tmp_path / name
-        (root / "scenes").mkdir(parents=True)
-        counts = tiles or {"train": 6, "val": 2, "test": 1}
-        splits = [s for s, n in counts.items() for _ in range(n)]
-        gen = np.random.default_rng(seed)
-        hr_side = SCALE * lr_tile
-        hr = np.stack([smooth_image(gen, bands, hr_side, hr_side, np.dtype(dtype).type) for _ in splits])
-        lr = hr.reshape(len(splits), bands, lr_tile, SCALE, lr_tile, SCALE).mean(axis=(3, 5))
-        lr = np.rint(lr).astype(dtype) if np.issubdtype(np.dtype(dtype), np.integer) else lr.astype(dtype)
-        lr_path, hr_path = scene_paths(root, "scene")
-        np.save(lr_path, lr)
-        np.save(hr_path, hr)
-        transform = (0.3, 0.0, 500_000.0, 0.0, -0.3, 4_000_000.0)
-        kind, lr_source = ("degraded", None) if degraded else ("pair", "lr.tif")
-        scene = SceneRecord("scene", kind, "hr.tif", lr_source, "EPSG:32633", transform, len(splits))
-        records = [
-            TileRecord("scene", i, split, (i * lr_tile, 0, lr_tile, lr_tile), (0.0, 0.0, 1.0, 1.0))
-            for i, split in enumerate(splits)
-        ]
-        norm = normalisation or Normalisation.for_dtype(dtype, bands)
-        degradation = Degradation(noise_sigma=0.0).to_dict() if degraded else None
-        manifest = Manifest("0.1.0", SCALE, bands, dtype, lr_tile, norm.to_dict(), [scene], records,
-                            degradation, settings={"source": "test factory"})  # fmt: skip
-        save_manifest(root, manifest)
-        return root
+    def factory(name: str = "data", **options: Any) -> Path:
+        return write_prepared(tmp_path / name, **options)
 
     return factory

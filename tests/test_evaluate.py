@@ -104,7 +104,7 @@ def test_lr_consistency_of_bicubic_is_high_and_of_noise_low(rng: np.random.Gener
 
     hr = smooth_image(rng, 3, 64, 64)
     lr = np.rint(area_downsample(hr.astype(float), SCALE)).astype(np.uint8)
-    up = bicubic(lr[None], Normalisation.for_dtype("uint8", 3))[0]
+    up = bicubic(lr[None], Normalisation.for_dtype("uint8", 3), SCALE)[0]
     noise = rng.integers(0, 256, hr.shape).astype(np.uint8)
 
     def lr_psnr(sr: np.ndarray) -> float:
@@ -131,7 +131,7 @@ def test_lanczos_baseline_is_gdal_warp(make_raster: RasterFactory, rng: np.rando
         vrt_grid = {"crs": src.crs, "transform": t @ t.scale(1 / SCALE), "width": 96, "height": 96}
         with WarpedVRT(src, resampling=Resampling.lanczos, **vrt_grid) as vrt:
             expected = vrt.read()
-    assert np.array_equal(lanczos(lr)[:, 12:-12, 12:-12], expected[:, 12:-12, 12:-12])
+    assert np.array_equal(lanczos(lr, SCALE)[:, 12:-12, 12:-12], expected[:, 12:-12, 12:-12])
 
 
 # --- dataset mode ---------------------------------------------------------------------------------------

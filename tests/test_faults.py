@@ -251,7 +251,8 @@ WEIGHT_CASES = {
     "no architecture": (_without("architecture"), None, "'architecture' missing"),
     "no normalisation": (_without("normalisation"), None, "'normalisation' missing"),
     "metadata is a list": (lambda m: [1, 2], None, "a JSON list"),
-    "scale 2": (_arch(scale=2), None, "declares scale 2"),
+    "scale 3": (_arch(scale=3), None, "declares scale 3"),
+    "scale 2, x4 tensors": (_arch(scale=2), None, "do not match the declared architecture"),
     "2-band normalisation": (
         lambda m: {**m, "normalisation": {"dtype": "uint8", "low": [0, 0], "high": [1, 2]}},
         None,

@@ -36,7 +36,7 @@ def aerial_like(rng: np.random.Generator, size: int = TILE) -> np.ndarray:
 def blurred(hr: np.ndarray) -> np.ndarray:
     """Bicubic of the HR's own 4x area downsample: what an interpolator makes of a perfect LR."""
     lr = np.rint(area_downsample(hr.astype(np.float64), SCALE)).astype(np.uint8)
-    return bicubic(lr[None], Normalisation.for_dtype("uint8", 3))[0]
+    return bicubic(lr[None], Normalisation.for_dtype("uint8", 3), SCALE)[0]
 
 
 def tile_samples(rng: np.random.Generator, tiles: int = 36, make_fake=blurred) -> list[Sample]:

@@ -1,0 +1,149 @@
+"""Generators by registry and scale as data: a second architecture is one class plus one registry entry,
+and a 2x model goes through prepare -> train -> evaluate -> upscale with the same code as the 4x ones."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from satsr.config import TrainConfig
+from satsr.errors import WeightsError
+from satsr.generators import GENERATORS
+from satsr.spec import Spec
+from satsr.train import run_training
+from satsr.upscale import UpscaleOptions, upscale_file
+from satsr.weights import load_weights
+from tests.support import run_cli, save_tiny_weights, smooth_image, tiny_generator
+
+TINY = dict(
+    hr_crop=32, features=8, blocks=1, d_features=8, batch_size=2, log_every=1, val_every=2,
+    checkpoint_every=2, sample_tiles=1, num_workers=0, steps=2, pretrain_steps=1,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ToySpec(Spec):
+    bands: int = 3
+    features: int = 4
+    scale: int = 4
+
+
+class ToyGenerator(nn.Module):
+    """One conv to bands x scale^2 channels, one pixel shuffle, on top of bicubic: the smallest generator."""
+
+    Spec: ClassVar[type[ToySpec]] = ToySpec
+
+    def __init__(self, spec: ToySpec = ToySpec()) -> None:
+        super().__init__()
+        self.spec = spec
+        out = spec.bands * spec.scale**2
+        self.body = nn.Sequential(nn.Conv2d(spec.bands, spec.features, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(spec.features, out, 3, padding=1))  # fmt: skip
+        self.shuffle = nn.PixelShuffle(spec.scale)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        scale = self.spec.scale
+        base = F.interpolate(lr.contiguous(), scale_factor=scale, mode="bicubic", align_corners=False)
+        return base + self.shuffle(self.body(lr))
+
+    @property
+    def receptive_radius(self) -> int:
+        return 4  # two 3x3 convs and the bicubic support, in LR px
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(GENERATORS, "toy", ToyGenerator)  # the one line a new architecture adds
+
+
+def test_a_registered_architecture_trains_saves_loads_and_upscales(
+    toy, make_prepared, make_raster, tmp_path: Path
+) -> None:
+    data = make_prepared(lr_tile=12)
+    run = tmp_path / "run"
+    run_training([data], run, TrainConfig(**{**TINY, "generator": "toy"}))  # type: ignore[arg-type]
+    loaded = load_weights(run / "final.safetensors")
+    assert isinstance(loaded.generator, ToyGenerator) and loaded.meta.architecture == "toy"
+    assert loaded.metadata["architecture"] == {"name": "toy", "bands": 3, "features": 8, "scale": 4}
+    lr = smooth_image(np.random.default_rng(0), 3, 40, 40)
+    out = upscale_file(make_raster("lr.tif", lr), tmp_path / "sr.tif", loaded, UpscaleOptions(tile=16))
+    assert out.hr_size == (160, 160)
+    with rasterio.open(out.dst) as ds:
+        assert ds.read().shape == (3, 160, 160) and ds.tags()["SATSR_SCALE"] == "4"
+
+
+def test_unknown_architecture_is_one_clear_line(toy, tmp_path: Path) -> None:
+    path = save_tiny_weights(tmp_path / "toy.safetensors", ToyGenerator())
+    del GENERATORS["toy"]  # a file from a satsr that knows more architectures than this one
+    with pytest.raises(WeightsError, match=r"architecture 'toy' is not one this satsr builds \(srresnet\)"):
+        load_weights(path)
+    result = run_cli("info", path)
+    assert result.returncode == 1 and "architecture 'toy'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_weights_without_newer_spec_fields_load_with_defaults(tmp_path: Path) -> None:
+    """A file written before a spec field existed gets the field's default (older files stay loadable);
+    names the spec does not know are ignored."""
+    path = save_tiny_weights(tmp_path / "w.safetensors", tiny_generator(detail=0.05, blocks=8))
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["satsr"])
+    meta["architecture"] = {k: v for k, v in meta["architecture"].items() if k != "blocks"} | {"extra": 1}
+    save_file(load_file(str(path)), str(tmp_path / "old.safetensors"), metadata={"satsr": json.dumps(meta)})
+    old, new = load_weights(tmp_path / "old.safetensors"), load_weights(path)
+    assert old.generator.spec == new.generator.spec and old.generator.spec.blocks == 8
+    x = torch.rand(1, 3, 12, 12)
+    assert torch.equal(old.generator(x), new.generator(x))
+
+
+@pytest.mark.parametrize("scale", [2, 8])
+def test_generator_builds_one_x2_stage_per_factor_of_two(scale: int) -> None:
+    g = tiny_generator(scale=scale, detail=0.1)
+    x = torch.rand(1, 3, 10, 10)
+    folded = g.eval()(x)  # inference folds the last shuffle after the tail: the same maths
+    assert folded.shape == (1, 3, 10 * scale, 10 * scale)
+    assert torch.allclose(folded, g.train()(x), atol=1e-5)
+    assert len(g.upsample) == 3 * (scale.bit_length() - 1)
+
+
+def test_a_2x_model_end_to_end(make_raster, tmp_path: Path) -> None:
+    """prepare --scale 2 -> train -> evaluate -> upscale: the output pixel is half the input's."""
+    rng = np.random.default_rng(0)
+    hr = smooth_image(rng, 3, 256, 256)
+    lr = np.rint(hr.reshape(3, 128, 2, 128, 2).mean(axis=(2, 4))).astype(np.uint8)
+    lr_path = make_raster("place_satellite.tif", lr)
+    hr_path = make_raster("place_aerial.tif", hr, res=0.15)
+    data = tmp_path / "data"
+    prepared = run_cli("prepare", lr_path, hr_path, "-o", data, "--scale", "2", "--tile", "16",
+                       "--block", "2", "--max-shift", "2")  # fmt: skip
+    assert prepared.returncode == 0, prepared.stderr
+    assert json.loads((data / "manifest.json").read_text())["scale"] == 2
+    run = tmp_path / "run"
+    cfg = TrainConfig(**{**TINY, "hr_crop": 16, "steps": 3, "pretrain_steps": 3})  # type: ignore[arg-type]
+    run_training([data], run, cfg)
+    weights = run / "psnr.safetensors"
+    assert load_weights(weights).scale == 2
+    report = tmp_path / "report.json"
+    evaluated = run_cli("evaluate", weights, data, "--metrics", "psnr,lr_psnr", "--json", report)
+    assert evaluated.returncode == 0, evaluated.stderr
+    scores = json.loads(report.read_text())
+    assert scores["settings"]["scale"] == 2 and scores["scores"]["sr"]["psnr"]["overall"] > 20
+    out = tmp_path / "place_x2.tif"
+    upscaled = run_cli("upscale", lr_path, "-o", out, "--weights", weights)
+    assert upscaled.returncode == 0, upscaled.stderr
+    with rasterio.open(lr_path) as src, rasterio.open(out) as dst:
+        assert (dst.width, dst.height) == (2 * src.width, 2 * src.height)
+        assert dst.transform == src.transform * src.transform.scale(0.5)
+        assert dst.tags()["SATSR_SCALE"] == "2" and dst.crs == src.crs
