@@ -233,7 +233,7 @@ def render_weights(loaded: LoadedWeights) -> None:
     }  # fmt: skip
     from satsr.radiometry import SceneStretch
 
-    stretch = SceneStretch.from_metadata(meta)
+    stretch = SceneStretch.from_metadata(loaded.metadata)
     if stretch is not None:  # after "normalisation"
         p, t = stretch.percentiles, stretch.targets
         rows = {**dict(list(rows.items())[:5]),

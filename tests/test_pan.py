@@ -212,3 +212,12 @@ def test_band_and_dtype_hints_fit_the_scene(
     code, _ = cli(monkeypatch, capsys, "upscale", rgb8, "--weights", pan_w, "--bands", "2", "-o",
                   tmp_path / "g.tif")  # fmt: skip
     assert code == 0 and (tmp_path / "g.tif").exists()
+
+
+def test_info_shows_the_scene_stretch(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["satsr", "info", "pan"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "stretched per scene" in out and "1 band" in out
