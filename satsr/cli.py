@@ -72,6 +72,10 @@ def prepare(
     blur_sigma: Annotated[str, typer.Option(help="--degrade: blur sigma range, HR px.")] = "1.6,2.4",
     noise_sigma: Annotated[float, typer.Option(help="--degrade: Gaussian noise sigma in DN.")] = 1.0,
     jpeg_quality: Annotated[int | None, typer.Option(help="--degrade: JPEG round trip quality.")] = None,
+    kernel: Annotated[str, typer.Option(help="--degrade: downsampling: area, bicubic or bilinear.")] = "area",
+    luminance: Annotated[
+        bool, typer.Option("--luminance", help="RGB in, 1-band Rec. 601 luma tiles out (pan training).")
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset.")] = False,
 ) -> None:
     """Tile paired satellite (LR) and aerial (HR) GeoTIFFs into a training set (--degrade: aerial only).
@@ -92,9 +96,9 @@ def prepare(
         tile=tile, stride=stride, valid_fraction=valid_fraction, min_std=min_std, max_shift=max_shift,
         val=val, test=test, block=block, seed=seed, bands=tuple(band_list) if band_list else None,
         test_scenes=tuple(n.strip() for n in (test_scenes or "").split(",") if n.strip()),
-        fill=FillRule(value=fill), scale=scale,
+        fill=FillRule(value=fill), scale=scale, luminance=luminance,
     )  # fmt: skip
-    degradation = Degradation(sigma[0], sigma[1], noise_sigma, jpeg_quality, scale) if degrade else None
+    degradation = Degradation(*sigma, noise_sigma, jpeg_quality, scale, kernel) if degrade else None
     with views.rich_progress() as report:
         result = run_prepare([Path(r) for r in rasters], Path(output), config, degradation, overwrite, report)
     views.render_prepare(result)
@@ -150,7 +154,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[str | None, typer.Argument(help="Weights file, gan, psnr or run dir.")] = None,
+    model: Annotated[str | None, typer.Argument(help="Weights file, gan, psnr, pan or run dir.")] = None,
     dataset: Annotated[str | None, typer.Argument(help="Prepared dataset directory (satsr prepare).")] = None,
     split: Annotated[str, typer.Option(help="Dataset split to score.")] = "test",
     metrics: Annotated[
@@ -292,7 +296,7 @@ app.command()(upscale)
 
 @app.command()
 def info(
-    weights: Annotated[str, typer.Argument(help="gan, psnr, a weights file or a run directory.")] = "gan",
+    weights: Annotated[str, typer.Argument(help="gan, psnr, pan, a weights file or run dir.")] = "gan",
 ) -> None:
     """Show what a weights file expects and how it was made: bands, normalisation, training, scores."""
     from satsr.weights import load_weights

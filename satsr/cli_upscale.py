@@ -15,7 +15,9 @@ def upscale(
         list[str], typer.Argument(help="GeoTIFF scenes, directories, glob patterns, URLs or GDAL /vsi paths.")
     ],
     output: Annotated[str | None, typer.Option("-o", "--output", help="Output .tif or directory.")] = None,
-    weights: Annotated[str | None, typer.Option(help="gan (default), psnr, FILE or RUN_DIR.")] = None,
+    weights: Annotated[
+        str | None, typer.Option(help="gan (default), psnr, pan (1-band default), FILE or RUN_DIR.")
+    ] = None,
     tile: Annotated[int | None, typer.Option(help="LR pixels per tile side (default 256).")] = None,
     overlap: Annotated[int | None, typer.Option(help="LR context per side (default: receptive field).")] = (
         None
@@ -41,8 +43,8 @@ def upscale(
 ) -> None:
     """Upscale scenes 4x, streaming, seam-free and georeferenced (SCENE_x4.tif beside each by default).
 
-    Without --weights the shipped 'gan' weights are used. Inputs are anything GDAL opens: local files,
-    http(s):// and s3:// URLs, /vsicurl/ and other /vsi paths, VRTs.
+    Without --weights the shipped 'gan' weights are used ('pan' when every scene has one band). Inputs are
+    anything GDAL opens: local files, http(s):// and s3:// URLs, /vsicurl/ and other /vsi paths, VRTs.
     """
     from pathlib import Path
 
@@ -70,6 +72,14 @@ def upscale(
     from satsr.runtime import quiet_libtiff
 
     quiet_libtiff()
+    if weights is None:
+        from satsr.scene_check import default_weights_for
+        from satsr.weights import PAN_WEIGHTS
+
+        weights = default_weights_for(sources, options.bands)
+        if weights == PAN_WEIGHTS:
+            line = f"1-band scenes: the shipped panchromatic weights '{PAN_WEIGHTS}'"
+            views.console.print(line, highlight=False)
     loaded = load_weights(weights)
     from satsr.outputs import refuse_inputs
 

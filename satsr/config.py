@@ -7,12 +7,17 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from satsr.errors import UsageError
 from satsr.precision import PRECISIONS
 
+if TYPE_CHECKING:
+    from satsr.degrade import RandomDegradation
+
 DEVICES = ("auto", "cpu", "cuda")
+DEGRADE_MODES = ("stored", "random")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -26,13 +31,17 @@ class TrainConfig:
     generator: str = "srresnet"  # architecture (satsr.generators.GENERATORS); its spec takes the fields below
     features: int = 32  # generator trunk channels
     blocks: int = 8  # generator residual blocks
+    upsampler: str = "x2-stages"  # x2-stages (SRResNet) or shuffle-direct (one pixel shuffle x4 at the end)
     d_features: int = 32  # discriminator base channels
+    d_head: str = "global"  # discriminator output: global (a logit per image) or patch (per 16 px patch)
     lr_pretrain: float = 2e-4  # generator Adam learning rate during pretraining
+    lr_schedule: str = "constant"  # pretraining lr: constant, or cosine (half cosine down to a tenth)
     lr_g: float = 1e-4  # generator Adam learning rate during the adversarial phase
     lr_d: float = 1e-4  # discriminator Adam learning rate
     beta1: float = 0.9  # Adam beta1 of both optimisers
     beta2: float = 0.99  # Adam beta2 of both optimisers
     pixel_weight: float = 1.0  # weight of the L1 content loss in the adversarial phase
+    fm_weight: float = 0.0  # weight of feature matching: L1 between D's activations on SR and on HR
     adv_loss: str = "vanilla"  # vanilla (BCE with logits), wgan-gp or ragan (relativistic average)
     adv_weight: float = 5e-3  # weight of the adversarial term in the generator loss (after the ramp)
     adv_ramp_steps: int = 1_000  # adversarial weight grows linearly from 0 over this many steps
@@ -50,6 +59,15 @@ class TrainConfig:
     seed: int = 0  # seeds models, data order and augmentation (a run is reproducible from it)
     device: str = "auto"  # auto (cuda when present), cpu or cuda
     precision: str = "auto"  # auto (bf16 autocast where the device runs it natively), fp32 or bf16
+    degrade: str = "stored"  # LR of aerial-only datasets: stored (as prepared) or random (drawn per sample)
+    degrade_sharp_prob: float = 0.25  # random: samples without blur (antialiased downsample only)
+    degrade_sigma_max: float = 3.0  # random: largest blur sigma per axis, HR px (smallest 0.3)
+    degrade_aniso_prob: float = 0.5  # random: anisotropic blurs
+    degrade_noise_prob: float = 0.5  # random: samples with Gaussian noise
+    degrade_noise_max: float = 3.0  # random: largest noise sigma, DN
+    degrade_sharpen_prob: float = 0.2  # random: LR unsharp mask (vendor sharpening)
+    degrade_second_prob: float = 0.2  # random: second-order LR blur
+    degrade_jpeg_prob: float = 0.25  # random: JPEG round trip (quality 60-95)
     init_weights: str = ""  # start G from these weights (fine-tuning): gan, psnr, FILE or RUN_DIR; "": random
 
     def __post_init__(self) -> None:
@@ -57,6 +75,16 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def random_degradation(self) -> RandomDegradation | None:
+        """The per-sample degradation range (degrade = random), else None (the datasets' stored LR)."""
+        from satsr.degrade import RandomDegradation  # torch: only once a config is built
+
+        if self.degrade == "stored":
+            return None
+        prefix = "degrade_"
+        knobs = {f.name[len(prefix) :]: getattr(self, f.name) for f in fields(self) if prefix in f.name}
+        return RandomDegradation(**knobs)
 
 
 def check(cfg: TrainConfig) -> None:
@@ -71,6 +99,13 @@ def check(cfg: TrainConfig) -> None:
         problems.append(f"hr_crop must be a multiple of 4 and >= 8 (got {cfg.hr_crop})")
     if cfg.generator not in _generators():
         problems.append(f"generator must be one of {', '.join(_generators())} (got {cfg.generator!r})")
+    from satsr.models import D_HEADS, UPSAMPLERS  # torch: only once a config is built, never for --help
+
+    for name, value, known in (("degrade", cfg.degrade, DEGRADE_MODES), ("d_head", cfg.d_head, D_HEADS),
+                               ("lr_schedule", cfg.lr_schedule, LR_SCHEDULES),
+                               ("upsampler", cfg.upsampler, UPSAMPLERS)):  # fmt: skip
+        if value not in known:
+            problems.append(f"{name} must be one of {', '.join(known)} (got {value!r})")
     if cfg.adv_loss not in _adv_losses():
         problems.append(f"adv_loss must be one of {', '.join(_adv_losses())} (got {cfg.adv_loss!r})")
     if cfg.device not in DEVICES:
@@ -91,11 +126,14 @@ def check(cfg: TrainConfig) -> None:
     problems += [f"{name} must be >= 1" for name in positive if getattr(cfg, name) < 1]
     negative = ("d_unroll", "num_workers", "val_tiles", "sample_tiles", "adv_ramp_steps", "seed")
     problems += [f"{name} must be >= 0" for name in negative if getattr(cfg, name) < 0]
-    weights = ("lr_pretrain", "lr_g", "lr_d", "pixel_weight", "adv_weight", "gp_weight", "grad_clip")
+    weights = ("lr_pretrain", "lr_g", "lr_d", "pixel_weight", "fm_weight", "adv_weight", "gp_weight",
+               "grad_clip")  # fmt: skip
     problems += [f"{n} must be a finite number >= 0 (got {getattr(cfg, n)})" for n in weights
                  if not (math.isfinite(getattr(cfg, n)) and getattr(cfg, n) >= 0)]  # fmt: skip
     if not (0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1):
         problems.append(f"need 0 <= beta1, beta2 < 1 (got {cfg.beta1}, {cfg.beta2})")
+    if not problems and cfg.degrade == "random":
+        cfg.random_degradation()  # its own range checks
     if problems:
         raise UsageError(f"invalid training config: {'; '.join(problems)}")
 

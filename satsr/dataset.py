@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from satsr.degrade import RandomDegradation, degrade_random
 from satsr.errors import DataError
 from satsr.manifest import Manifest, check_arrays, load_manifest, open_scene
 from satsr.normalise import Normalisation
@@ -68,12 +69,20 @@ class TileDataset(Dataset):
 
     With `hr_crop`, items are indexed by (tile, seed) pairs and return a random crop with a random flip and
     rotation drawn from `seed`; without it, items are indexed by tile number and returned whole.
+
+    With `redegrade`, the LR of degraded (aerial-only) datasets is not read but drawn anew from the HR for
+    every item, from the same seed (whole tiles: a fixed seed per tile, so validation stays comparable);
+    real pairs keep their real LR.
     """
 
-    def __init__(self, sources: Sequence[Source], split: str, hr_crop: int | None = None) -> None:
+    def __init__(
+        self, sources: Sequence[Source], split: str, hr_crop: int | None = None,
+        redegrade: RandomDegradation | None = None,
+    ) -> None:  # fmt: skip
         self.sources = list(sources)
         self.norm = self.sources[0].manifest.norm
         self.hr_crop = hr_crop
+        self.redegrade = redegrade
         self.scale = self.sources[0].manifest.scale  # HR px per LR px (the same in every source)
         self.items: list[tuple[int, str, int]] = [
             (i, t.scene, t.index) for i, s in enumerate(self.sources) for t in s.manifest.split(split)
@@ -108,12 +117,34 @@ class TileDataset(Dataset):
             valid = np.asarray(np.asarray(hr).any(axis=0))
         else:
             valid = np.ones(hr.shape[1:], dtype=bool)
-        if self.hr_crop is not None and seed is not None:
+        if self.redegrade is not None and self.sources[source].manifest.degradation is not None:
+            lr, hr, valid = self._redegraded(hr, valid, index, seed)
+        elif self.hr_crop is not None and seed is not None:
             rng = np.random.default_rng(seed)
             lr, hr, valid = random_crop(lr, hr, valid, self.hr_crop // self.scale, rng, self.scale)
         lr_n = self.norm.forward(np.ascontiguousarray(lr))
         hr_n = self.norm.forward(np.ascontiguousarray(hr))
         return torch.from_numpy(lr_n), torch.from_numpy(hr_n), torch.from_numpy(np.ascontiguousarray(valid))
+
+
+    def _redegraded(
+        self, hr: np.ndarray, valid: np.ndarray, index: int, seed: int | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A fresh LR from an HR crop with as much real context around it as the tile holds."""
+        assert self.redegrade is not None
+        scale = self.scale
+        if self.hr_crop is None or seed is None:  # whole tile (validation): edges reflected
+            lr = degrade_random(np.asarray(hr), self.redegrade, np.random.default_rng([7, index]), scale)
+            return lr, hr, valid
+        rng = np.random.default_rng(seed)
+        lr_crop = self.hr_crop // scale
+        context = min(self.redegrade.margin(scale) // scale, (hr.shape[1] // scale - lr_crop) // 2)
+        side = lr_crop + 2 * context  # LR px of the crop with its context
+        lr_grid = np.empty((0, hr.shape[1] // scale, hr.shape[2] // scale))  # shape only: offsets in LR px
+        _, hr, valid = random_crop(lr_grid, hr, valid, side, rng, scale)
+        lr = degrade_random(np.ascontiguousarray(hr), self.redegrade, rng, scale, context * scale)
+        inner = slice(context * scale, (context + lr_crop) * scale)
+        return lr, hr[:, inner, inner], valid[inner, inner]
 
 
 def random_crop(

@@ -52,6 +52,7 @@ def evaluate_model_on_pair(
     """Score `model` on the LR/HR pair: the SR of each window streams from the LR through the tile runner
     `satsr upscale` uses (inference.ModelWindows; nothing is written to disk)."""
     from satsr.inference import ModelWindows, TileRunner
+    from satsr.radiometry import scene_normalisation
     from satsr.scene_check import check_scene
     from satsr.weights import load_weights
 
@@ -64,7 +65,8 @@ def evaluate_model_on_pair(
         # scoring a model on imagery of another pixel size is a fair question: noted, not refused
         bands, _, found = check_scene(lr_src, loaded, None, ignore_gsd=True)
         notes.extend(found)
-        runner = TileRunner(loaded.generator, loaded.normalisation, precision)
+        norm, _ = scene_normalisation(lr_src, bands, loaded.normalisation, loaded.metadata)  # as upscale does
+        runner = TileRunner(loaded.generator, norm, precision)
         return ModelWindows(lr_src, bands, runner, loaded.generator.receptive_radius)
 
     report = _evaluate(upscaled, hr, lr, options, progress, loaded.normalisation)

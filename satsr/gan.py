@@ -65,7 +65,7 @@ def build_nets(
         g.load_state_dict(init.state_dict())
     precision.prepare(g)
     bands = spec.bands  # type: ignore[attr-defined]
-    d = precision.prepare(Discriminator(bands=bands, features=cfg.d_features))
+    d = precision.prepare(Discriminator(bands=bands, features=cfg.d_features, head=cfg.d_head))
     device = precision.device
     ema = copy.deepcopy(g).requires_grad_(False)
     opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)
@@ -93,7 +93,7 @@ def initial_generator(cfg: TrainConfig, source: Source) -> nn.Module:
     if have != want:
         raise WeightsError(
             f"{loaded.path}: ({', '.join(names)}) {have} differ from this run's {want}; "
-            "set features/blocks to match the weights or start without init_weights"
+            "set features/blocks/upsampler to match the weights or start without init_weights"
         )
     if not same_normalisation(loaded.normalisation, m.norm):
         raise WeightsError(
@@ -162,20 +162,26 @@ def adversarial_step(
     fake = sr.detach()
     loss_d, real_scores, fake_scores = d_update(nets.d, nets.opt_d, hr, fake, cfg, autocast)
     judge = lookahead(nets, hr, fake, cfg, autocast) if cfg.d_unroll else unwrap(nets.d)
+    needs_real = cfg.adv_loss == "ragan" or cfg.fm_weight > 0
     judge.requires_grad_(False)
     try:
         with autocast():
-            fake_g = judge(sr)
+            fake_g, fake_feats = judge.scores_and_features(sr)
             with torch.no_grad():
-                real_g = judge(hr) if cfg.adv_loss == "ragan" else fake_g.detach()
+                real_g, real_feats = judge.scores_and_features(hr) if needs_real else (fake_g.detach(), [])
         pixel = masked_l1(sr, hr, valid)
         adv = ADV_LOSSES[cfg.adv_loss][1](real_g, fake_g)
         loss_g = cfg.pixel_weight * pixel + adv_weight * adv
+        if cfg.fm_weight > 0:  # a perceptual loss learnt on this data: no pretrained network needed
+            fm = torch.stack([masked_l1(f, r) for f, r in zip(fake_feats, real_feats, strict=True)]).mean()
+            loss_g = loss_g + cfg.fm_weight * fm
         _apply(nets.opt_g, nets.g, loss_g, cfg.grad_clip)
     finally:
         judge.requires_grad_(True)
     stats = d_statistics(real_scores, fake_scores, cfg.adv_loss)
     losses = {"loss_g": loss_g.detach(), "loss_pixel": pixel.detach(), "loss_adv": adv.detach()}
+    if cfg.fm_weight > 0:
+        losses["loss_fm"] = fm.detach()
     return {**losses, "loss_d": loss_d, **stats}
 
 

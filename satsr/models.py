@@ -32,9 +32,15 @@ class GeneratorSpec(Spec):
     features: int = 32  # channels of the residual trunk
     blocks: int = 8  # residual blocks in the trunk
     scale: int = 4  # upscaling factor: a power of two, one pixel-shuffle x2 stage per factor of 2
+    upsampler: str = "x2-stages"  # or "shuffle-direct" (see Generator); files without it are x2-stages
+
+    def __post_init__(self) -> None:
+        if self.upsampler not in UPSAMPLERS:
+            raise ValueError(f"architecture upsampler {self.upsampler!r}: not one of {', '.join(UPSAMPLERS)}")
 
     def describe(self) -> str:
-        return f"{self.features} features, {self.blocks} blocks"
+        direct = ", shuffle-direct" if self.upsampler == "shuffle-direct" else ""
+        return f"{self.features} features, {self.blocks} blocks{direct}"
 
 
 def x2_stages(scale: int) -> int:
@@ -42,6 +48,9 @@ def x2_stages(scale: int) -> int:
     if scale < 2 or scale & (scale - 1):
         raise ValueError(f"scale {scale} is not a power of two >= 2 (2, 4, 8 ...)")
     return scale.bit_length() - 1
+
+
+UPSAMPLERS = ("x2-stages", "shuffle-direct")
 
 
 def _subpixel_phases() -> torch.Tensor:
@@ -74,7 +83,13 @@ class ResidualBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """SRResNet-style generator that predicts a residual on top of bicubic upsampling (x2, x4, x8 ...)."""
+    """SRResNet-style generator that predicts a residual on top of bicubic upsampling (x2, x4, x8 ...).
+
+    Upsamplers: "x2-stages" (SRResNet: a conv + pixel-shuffle x2 stage at full width per factor of 2, then a
+    tail conv) or "shuffle-direct" (one conv from the trunk to bands x scale^2 sub-pixels and a single pixel
+    shuffle, as ESPCN/RLFN/SPAN do): everything runs at LR resolution, so a wider, deeper trunk costs the
+    same time.
+    """
 
     Spec: ClassVar[type[GeneratorSpec]] = GeneratorSpec
 
@@ -86,6 +101,12 @@ class Generator(nn.Module):
         self.head = nn.Conv2d(spec.bands, f, 3, padding=1)
         self.trunk = nn.Sequential(*[ResidualBlock(f) for _ in range(spec.blocks)])
         self.trunk_out = nn.Conv2d(f, f, 3, padding=1)
+        if spec.upsampler == "shuffle-direct":
+            self.upsample = nn.Sequential(nn.Conv2d(f, spec.bands * spec.scale**2, 3, padding=1),
+                                          nn.PixelShuffle(spec.scale))  # fmt: skip
+            nn.init.zeros_(self.upsample[0].weight)  # start as exact bicubic: training only adds detail
+            nn.init.zeros_(self.upsample[0].bias)
+            return
         # conv, shuffle, act per stage (flat: the x4 tensor names upsample.0/2/3/5 of older files stay valid)
         stage = lambda: (nn.Conv2d(f, 4 * f, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(f))  # noqa: E731
         self.upsample = nn.Sequential(*[m for _ in range(stages) for m in stage()])
@@ -99,6 +120,8 @@ class Generator(nn.Module):
         # contiguous: torch's bicubic is ~2x slower on channels_last input (the bf16 path's layout)
         scale = self.spec.scale
         base = F.interpolate(lr.contiguous(), scale_factor=scale, mode="bicubic", align_corners=False)
+        if self.spec.upsampler == "shuffle-direct":
+            return base + self.upsample(feat)
         return base + (self.tail(self.upsample(feat)) if self.training else self._folded_last_stage(feat))
 
     def _folded_last_stage(self, feat: torch.Tensor) -> torch.Tensor:
@@ -123,18 +146,22 @@ class Generator(nn.Module):
     def receptive_radius(self) -> int:
         """LR pixels of context each output pixel depends on, rounded up (tiles overlap at least this)."""
         lr_convs = 1 + 2 * self.spec.blocks + 1 + 1  # head, trunk, trunk_out, first upsample conv
+        if self.spec.upsampler == "shuffle-direct":
+            return lr_convs + 2  # + bicubic support
         finer = sum(0.5**k for k in range(1, x2_stages(self.spec.scale) + 1))  # later upsample convs, tail
         return math.ceil(lr_convs + finer + 2)  # + bicubic support
 
 
 class Discriminator(nn.Module):
-    """Strided CNN with LeakyReLU(0.2) and a global-average-pool dense head: any crop size works.
+    """Strided CNN with LeakyReLU(0.2); no batch norm, so the gradient penalty stays per-sample.
 
-    Returns one logit per image (use BCE-with-logits, or the raw score for WGAN-GP). No batch norm, so
-    the gradient penalty stays per-sample.
+    head "global": average pool and a dense head, one logit per image (B,). head "patch": a 3x3 conv on
+    the last feature map, one logit per 16 x 16 px patch (B, H/8, W/8) with overlapping receptive fields
+    (PatchGAN): every region of the image is judged, which pushes texture everywhere, not just on average.
+    Any crop size works with both.
     """
 
-    def __init__(self, bands: int = 3, features: int = 32) -> None:
+    def __init__(self, bands: int = 3, features: int = 32, head: str = "global") -> None:
         super().__init__()
         widths = [features, features, 2 * features, 2 * features, 4 * features, 4 * features, 8 * features]
         layers: list[nn.Module] = [nn.Conv2d(bands, features, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
@@ -142,11 +169,28 @@ class Discriminator(nn.Module):
             stride = 2 if i % 2 == 0 else 1
             layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(widths[-1], 4 * features), nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(4 * features, 1),
-        )  # fmt: skip
+        if head not in D_HEADS:
+            raise ValueError(f"discriminator head {head!r}: one of {', '.join(D_HEADS)}")
+        if head == "patch":
+            self.head: nn.Module = nn.Conv2d(widths[-1], 1, 3, padding=1)
+        else:
+            self.head = nn.Sequential(
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                nn.Linear(widths[-1], 4 * features), nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(4 * features, 1),
+            )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).squeeze(1)
+
+    def scores_and_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The scores and the activation after every LeakyReLU (for feature matching)."""
+        feats = []
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                feats.append(x)
+        return self.head(x).squeeze(1), feats
+
+
+D_HEADS = ("global", "patch")

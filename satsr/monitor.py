@@ -20,8 +20,9 @@ from satsr.precision import Precision
 from satsr.progress import Progress, silent
 
 LOG_FIELDS = (
-    "step", "phase", "elapsed_s", "step_ms", "loss_g", "loss_pixel", "loss_adv", "loss_d", "adv_weight",
-    "d_real", "d_fake", "d_acc", "g_spread", "val_psnr", "val_mse", "val_psnr_bicubic", "val_mse_bicubic",
+    "step", "phase", "elapsed_s", "step_ms", "loss_g", "loss_pixel", "loss_adv", "loss_fm", "loss_d",
+    "adv_weight", "d_real", "d_fake", "d_acc", "g_spread", "val_psnr", "val_mse", "val_psnr_bicubic",
+    "val_mse_bicubic",
 )  # fmt: skip
 SPREAD_TILES = 8  # tiles of the fixed batch whose output spread watches for mode collapse
 VALIDATE_TASK = "validate"  # progress task: val tiles scored so far

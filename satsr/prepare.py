@@ -20,6 +20,7 @@ import numpy as np
 from satsr import SCALE, __version__
 from satsr.degrade import Degradation, degrade
 from satsr.errors import DataError, OutputExistsError, UsageError
+from satsr.luminance import LUMINANCE_NAME, to_luminance
 from satsr.manifest import MANIFEST, Manifest, SceneRecord, TileRecord, save_manifest
 from satsr.normalise import Normalisation
 from satsr.outputs import atomic_output, refuse_inputs
@@ -46,6 +47,7 @@ class PrepareConfig:
     seed: int = 0  # seed of the split and of the degradation draws
     bands: tuple[int, ...] | None = None  # 1-based band selection; None: all non-alpha bands
     fill: FillRule = field(default_factory=FillRule)  # black fill detection in rasters that declare no mask
+    luminance: bool = False  # write 1-band Rec. 601 luma tiles of RGB scenes (training a panchromatic model)
     scale: int = SCALE  # HR px per LR px: a power of two (the model trained on the set upscales by it)
 
     @property
@@ -182,7 +184,9 @@ def _validate(sources: list[SceneSource], config: PrepareConfig) -> tuple[int, s
             )
         seen = seen or here
     assert seen is not None
-    return seen[0], seen[1]
+    if config.luminance and seen[0] != 3:
+        raise DataError(f"{seen[2]}: --luminance needs RGB, this has {seen[0]} bands; pick 3 with --bands")
+    return (1 if config.luminance else seen[0]), seen[1]
 
 
 def _scene_pass(
@@ -219,6 +223,10 @@ def _keep(
     key: tuple[int, int, int], measured: list[float],
 ) -> str | tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:  # fmt: skip
     """A drop reason, or (lr, hr, valid LR samples, shift) of a kept tile."""
+    if config.luminance:  # before any filter or degradation: the tile is grey from here on
+        lr, ctx = cand.lr, cand.hr_context
+        lr, ctx = (None if a is None else to_luminance(a) for a in (lr, ctx))
+        cand = replace(cand, lr=lr, hr=to_luminance(cand.hr), hr_context=ctx)
     valid = cand.valid
     if config.min_std > 0 and max(float(b[valid].std()) for b in cand.hr) < config.min_std:
         return "uniform"
@@ -288,6 +296,8 @@ def _manifest(
                                   c.reader_info["lr_transform"], index))  # fmt: skip
     mode = "degrade" if degradation else "pairs"
     settings = {**asdict(config), "mode": mode, "split": asdict(config.split_spec())}
+    if config.luminance:
+        settings["luminance"] = LUMINANCE_NAME  # Rec. 601 luma of the RGB bands (satsr.luminance)
     report = {"scenes": [asdict(s) for s in _summaries(collected, splits)], "shift": shift_stats(collected)}
     return Manifest(__version__, config.scale, bands, dtype, config.tile, {}, scenes, tiles,
                     degradation.to_dict() if degradation else None, settings, report)  # fmt: skip

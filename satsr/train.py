@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,7 +46,7 @@ from satsr.rundir import BEST, CHECKPOINT, CONFIG, CURVES, FINAL, LOG, PSNR, pre
 from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
-ARCH_FIELDS = ("generator", "features", "blocks", "d_features")  # must match the checkpoint when resuming
+ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "d_features", "d_head")  # fixed on resume
 
 
 @dataclass
@@ -119,7 +120,9 @@ def run_training(
 
 def _splits(run: Run) -> tuple[TileDataset, TileDataset]:
     """The train and val splits, refused before the run directory exists when training cannot use them."""
-    train, val = TileDataset(run.sources, "train", run.cfg.hr_crop), TileDataset(run.sources, "val")
+    redegrade = run.cfg.random_degradation()
+    train = TileDataset(run.sources, "train", run.cfg.hr_crop, redegrade)
+    val = TileDataset(run.sources, "val", redegrade=redegrade)
     for name, split in (("train", train), ("val", val)):
         if len(split) == 0:
             root = run.sources[0].root
@@ -245,7 +248,7 @@ def _loop(
         batch = _to_device(run, next(batches))
         metrics: dict[str, Any]
         if run.step < cfg.pretrain_steps:
-            nets.opt_g.param_groups[0]["lr"] = cfg.lr_pretrain
+            nets.opt_g.param_groups[0]["lr"] = _pretrain_lr(cfg, run.step)
             metrics = pretrain_step(nets, batch, cfg, run.precision.autocast)
         else:
             nets.opt_g.param_groups[0]["lr"] = cfg.lr_g
@@ -280,6 +283,14 @@ def _loop(
         _export(run, nets.ema, FINAL)
         if (run.run_dir / LOG).exists():
             plot_curves(run.run_dir / LOG, run.run_dir / CURVES)
+
+
+def _pretrain_lr(cfg: TrainConfig, step: int) -> float:
+    """lr_pretrain, or its half cosine down to a tenth over the pretraining steps (a function of the step
+    alone, so a resumed run follows the same curve)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr_pretrain
+    return cfg.lr_pretrain * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.pretrain_steps)))
 
 
 def _phase(cfg: TrainConfig, done: int) -> str:

@@ -23,9 +23,11 @@ from rasterio.io import DatasetReader, DatasetWriter
 
 from satsr.errors import SatsrError, UsageError
 from satsr.inference import TileRunner
+from satsr.normalise import Normalisation
 from satsr.outputs import atomic_output
 from satsr.precision import DEVICE_NAME, Precision, resolve_device, resolve_precision
 from satsr.progress import Progress, silent
+from satsr.radiometry import scene_normalisation
 from satsr.raster import fill_invalid, gdal_env, open_raster, read_context, validity_mode, write_tile
 from satsr.scene_check import check_scene
 from satsr.sources import Source, is_virtual
@@ -114,7 +116,8 @@ def upscale_file(
     precision = options.resolved_precision()
     with env, open_raster(src) as ds:
         bands, resolution, notes = check_scene(ds, weights, options.bands, options.ignore_gsd)
-        job = _Job(ds, bands, weights, options, precision, resolution)
+        norm, stretch = scene_normalisation(ds, bands, weights.normalisation, weights.metadata)
+        job = _Job(ds, bands, weights, options, precision, resolution | stretch, norm)
         with atomic_output(dst, options.overwrite) as tmp:
             tiles = _write_cog(job, tmp, progress) if options.cog else _write_scene(job, tmp, progress)
             if options.overviews and not options.cog:
@@ -136,7 +139,8 @@ class _Job:
     weights: LoadedWeights
     options: UpscaleOptions
     precision: Precision
-    resolution: dict[str, Any]
+    resolution: dict[str, Any]  # output tags: resolutions, and a per-scene stretch (satsr.radiometry)
+    normalisation: Normalisation  # the weights', or a per-scene stretch for another dtype
 
 
 def _write_scene(job: _Job, path: Path, progress: Progress, creation: bool = True) -> int:
@@ -153,7 +157,7 @@ def _write_scene(job: _Job, path: Path, progress: Progress, creation: bool = Tru
     mode = validity_mode(ds)
     creation_options = options.creation_options if creation else ()
     profile = output_profile(ds, weights.scale, bands, mode == "alpha", creation_options)
-    runner = TileRunner(weights.generator, weights.normalisation, job.precision)
+    runner = TileRunner(weights.generator, job.normalisation, job.precision)
     batch_size = options.batch_size or (8 if job.precision.device.type == "cuda" else 1)
     hr_total = profile["width"] * profile["height"]
     tally = _Tally(progress, tile_count(ds.width, ds.height, options.tile), hr_total)

@@ -52,8 +52,8 @@ def warn(line: str) -> None:
     alerts.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
-TRAIN_LOG_KEYS = ("loss_pixel", "loss_adv", "loss_d", "d_real", "d_fake", "d_acc", "step_ms", "val_psnr",
-                  "val_psnr_bicubic", "g_spread")  # fmt: skip
+TRAIN_LOG_KEYS = ("loss_pixel", "loss_adv", "loss_fm", "loss_d", "d_real", "d_fake", "d_acc", "step_ms",
+                  "val_psnr", "val_psnr_bicubic", "g_spread")  # fmt: skip
 
 
 @contextmanager
@@ -231,6 +231,15 @@ def render_weights(loaded: LoadedWeights) -> None:
         "datasets": "; ".join(datasets) or "unknown",
         "satsr version": meta.satsr_version,
     }  # fmt: skip
+    from satsr.radiometry import SceneStretch
+
+    stretch = SceneStretch.from_metadata(loaded.metadata)
+    if stretch is not None:  # after "normalisation"
+        p, t = stretch.percentiles, stretch.targets
+        rows = {**dict(list(rows.items())[:5]),
+                "other dtypes": f"stretched per scene: its {p[0]:g}-{p[1]:g} % range of valid pixels -> "
+                                f"{t[0]:g}-{t[1]:g} {norm.dtype}, inverted on output (same units out)",
+                **dict(list(rows.items())[5:])}  # fmt: skip
     table = Table(title="satsr weights", show_header=False)
     table.add_column(style="bold")
     table.add_column()

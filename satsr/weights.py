@@ -30,8 +30,10 @@ from satsr.rundir import FINAL, PSNR
 from satsr.spec import Spec
 
 # Short names for the shipped models; `satsr upscale` without --weights uses DEFAULT_WEIGHTS.
-SHIPPED = {"gan": "satsr_x4_gan.safetensors", "psnr": "satsr_x4_psnr.safetensors"}
+SHIPPED = {"gan": "satsr_x4_gan.safetensors", "psnr": "satsr_x4_psnr.safetensors",
+           "pan": "satsr_x4_pan.safetensors"}  # fmt: skip
 DEFAULT_WEIGHTS = "gan"
+PAN_WEIGHTS = "pan"  # `satsr upscale` without --weights uses these when every scene has one data band
 METADATA_KEY = "satsr"
 NOT_SATSR_HINT = "pass a file written by satsr train"
 MAX_SCALE = 16  # the largest upscaling factor a weights file may declare (a power of two)
@@ -139,7 +141,7 @@ def shipped_weights_dir() -> Path:
 
 
 def resolve_weights(name: str | Path | None) -> Path:
-    """A short name (gan, psnr), a .safetensors file, or a run directory (its model, see `_run_model`)."""
+    """A short name (gan, psnr, pan), a .safetensors file, or a run directory (its model: `_run_model`)."""
     name = DEFAULT_WEIGHTS if name is None else name
     if str(name) in SHIPPED:
         path = shipped_weights_dir() / SHIPPED[str(name)]
@@ -151,7 +153,7 @@ def resolve_weights(name: str | Path | None) -> Path:
     if path.is_dir():
         path = _run_model(path)
     if not path.exists():
-        raise WeightsError(f"{path}: no such weights file; pass --weights gan|psnr|FILE|RUN_DIR")
+        raise WeightsError(f"{path}: no such weights file; pass --weights gan|psnr|pan|FILE|RUN_DIR")
     return path
 
 

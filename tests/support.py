@@ -24,10 +24,12 @@ def run_cli(*args: str | Path, timeout: float = 120, **kwargs: Any) -> subproces
 
 
 def tiny_generator(
-    bands: int = 3, scale: int = 4, detail: float = 0.0, bias: float = 0.0, seed: int | None = 0, **spec: int
-) -> Any:
-    """An srresnet generator (features=8, blocks=1 unless given); `detail` > 0 draws its tail with that
-    std (and its bias with `bias`), so that it is more than bicubic."""
+    bands: int = 3, scale: int = 4, detail: float = 0.0, bias: float = 0.0, seed: int | None = 0,
+    **spec: Any,
+) -> Any:  # fmt: skip
+    """An srresnet generator (features=8, blocks=1 unless given); `detail` > 0 draws its last conv (the
+    tail, or shuffle-direct's one upsampling conv) with that std (and its bias with `bias`), so that it is
+    more than bicubic."""
     import torch
 
     from satsr.models import Generator, GeneratorSpec
@@ -35,10 +37,11 @@ def tiny_generator(
     if seed is not None:
         torch.manual_seed(seed)
     g = Generator(GeneratorSpec(bands=bands, scale=scale, **{**TINY_SPEC, **spec}))
+    last = g.upsample[0] if g.spec.upsampler == "shuffle-direct" else g.tail
     if detail:
-        torch.nn.init.normal_(g.tail.weight, std=detail)
+        torch.nn.init.normal_(last.weight, std=detail)
     if bias:
-        torch.nn.init.normal_(g.tail.bias, std=bias)
+        torch.nn.init.normal_(last.bias, std=bias)
     return g
 
 
@@ -71,14 +74,18 @@ def smooth_image(rng: np.random.Generator, bands: int, height: int, width: int, 
 
 def write_prepared(
     root: Path, *, tiles: dict[str, int] | None = None, lr_tile: int = 8, bands: int = 3,
-    dtype: str = "uint8", normalisation: Any = None, seed: int = 0, scale: int = 4,
-    splits: list[str] | None = None, scene_name: str = "scene", rng: np.random.Generator | None = None,
+    dtype: str = "uint8", normalisation: Any = None, seed: int = 0, scale: int = 4, images: Any = None,
+    degraded: bool = False, splits: list[str] | None = None, scene_name: str = "scene",
+    rng: np.random.Generator | None = None,
 ) -> Path:  # fmt: skip
     """A tiny prepared dataset (manifest + stacked .npy tiles) at `root`: one scene whose tiles lie in a row.
 
     Tiles per split ({"train": 6, "val": 2, "test": 1}), or the split of each tile in order (`splits`);
-    HR tiles are smooth random imagery drawn from `rng` (default: seeded with `seed`), LR tiles their
-    scale x scale block means (rounded for integer dtypes), so a model can learn the mapping."""
+    HR tiles are smooth random imagery drawn from `rng` (default: seeded with `seed`), or
+    `images(rng, count, hr_side)`; LR tiles their scale x scale block means (rounded for integer dtypes),
+    so a model can learn the mapping. `degraded`: an aerial-only dataset (its LR marked as synthesised
+    from the HR)."""
+    from satsr.degrade import Degradation
     from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
     from satsr.normalise import Normalisation
 
@@ -87,21 +94,26 @@ def write_prepared(
     splits = splits or [s for s, n in counts.items() for _ in range(n)]
     gen = rng if rng is not None else np.random.default_rng(seed)
     hr_side = scale * lr_tile
-    hr = np.stack([smooth_image(gen, bands, hr_side, hr_side, np.dtype(dtype).type) for _ in splits])
+    if images is not None:
+        hr = images(gen, len(splits), hr_side)
+    else:
+        hr = np.stack([smooth_image(gen, bands, hr_side, hr_side, np.dtype(dtype).type) for _ in splits])
     lr = hr.reshape(len(splits), bands, lr_tile, scale, lr_tile, scale).mean(axis=(3, 5))
     lr = np.rint(lr).astype(dtype) if np.issubdtype(np.dtype(dtype), np.integer) else lr.astype(dtype)
     lr_path, hr_path = scene_paths(root, scene_name)
     np.save(lr_path, lr)
     np.save(hr_path, hr)
     transform = (0.3, 0.0, 500_000.0, 0.0, -0.3, 4_000_000.0)
-    scene = SceneRecord(scene_name, "pair", "hr.tif", "lr.tif", "EPSG:32633", transform, len(splits))
+    kind, lr_source = ("degraded", None) if degraded else ("pair", "lr.tif")
+    scene = SceneRecord(scene_name, kind, "hr.tif", lr_source, "EPSG:32633", transform, len(splits))
     records = [
         TileRecord(scene_name, i, split, (i * lr_tile, 0, lr_tile, lr_tile), (0.0, 0.0, 1.0, 1.0))
         for i, split in enumerate(splits)
     ]
     norm = normalisation or Normalisation.for_dtype(dtype, bands)
+    degradation = Degradation(noise_sigma=0.0, scale=scale).to_dict() if degraded else None
     manifest = Manifest("0.1.0", scale, bands, dtype, lr_tile, norm.to_dict(), [scene], records,
-                        settings={"source": "test factory"})  # fmt: skip
+                        degradation, settings={"source": "test factory"})  # fmt: skip
     save_manifest(root, manifest)
     return root
 

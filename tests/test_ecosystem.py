@@ -112,9 +112,8 @@ def test_pan_uint16_hint_is_right(tmp_path, make_raster, rng) -> None:
     with pytest.raises(DataError) as info:
         upscale_file(pan, tmp_path / "o.tif", tiny_weights(tmp_path), UpscaleOptions(tile=16))
     text = str(info.value)
-    assert "--bands 1,2,3" not in text and "has 1 band of uint16" in text and "RGB uint8" in text
-    assert "panchromatic" in text and "train weights on such scenes" in text
-    assert "gdal_translate -b 1 -b 1 -b 1 -ot Byte -scale" in text  # a grey RGB uint8 copy as a stopgap
+    assert "--bands 1,2,3" not in text and "has 1 data band [1] of uint16" in text and "RGB uint8" in text
+    assert "--weights pan" in text and "panchromatic" in text and "gdal_translate" not in text
     rgb16 = make_raster("rgb16.tif", smooth_image(rng, 3, 16, 16, dtype=np.uint16))
     with pytest.raises(DataError, match=r"to 8 bits first, e\.g\. gdal_translate -ot Byte -scale \d"):
         upscale_file(rgb16, tmp_path / "o.tif", tiny_weights(tmp_path), UpscaleOptions(tile=16))
@@ -209,7 +208,7 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data"
 @pytest.mark.slow
 def test_real_scenes_pixel_size_and_hints() -> None:
     """The shared satellite scenes: 30 cm in degrees and Web Mercator pass, 50 cm is refused, the uint16
-    panchromatic scene is told what the shipped weights are and how to make a copy they take."""
+    panchromatic scene is told to use the shipped pan weights, which take it."""
     from satsr.scene_check import check_scene
     from satsr.weights import load_weights
 
@@ -227,7 +226,9 @@ def test_real_scenes_pixel_size_and_hints() -> None:
     assert ground == pytest.approx(0.264, abs=2e-3)
     with rasterio.open(scenes["wv3_vegas_pan_uint16_30cm.tif"]) as ds, pytest.raises(DataError) as info:
         check_scene(ds, gan, None, False)
-    assert "panchromatic" in str(info.value) and "-b 1 -b 1 -b 1 -ot Byte -scale" in str(info.value)
+    assert "panchromatic" in str(info.value) and "--weights pan" in str(info.value)
+    with rasterio.open(scenes["wv3_vegas_pan_uint16_30cm.tif"]) as ds:
+        assert check_scene(ds, load_weights("pan"), None, False)[2] == []
     with rasterio.open(scenes["wv2_atlanta_pan_uint16_50cm.tif"]) as ds:
         atlanta = gsd_of(ds.crs, ds.transform, ds.width, ds.height)
     assert atlanta == pytest.approx(0.5, abs=1e-3)

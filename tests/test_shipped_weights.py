@@ -21,14 +21,17 @@ from satsr.weights import SHIPPED, load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "paris_rgb_30cm.tif"
+PAN_EXAMPLE = ROOT / "examples" / "vegas_pan_uint16_30cm.tif"
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_weights_describe_their_making(name: str) -> None:
     loaded = load_weights(name)
     meta = loaded.metadata
-    assert loaded.normalisation == Normalisation.for_dtype("uint8", 3)
-    assert meta["architecture"]["bands"] == 3 and meta["architecture"]["scale"] == 4
+    bands = 1 if name == "pan" else 3  # pan: Rec. 601 luminance of the same data, 11-16-bit scenes stretched
+    assert loaded.normalisation == Normalisation.for_dtype("uint8", bands)
+    assert meta["architecture"]["bands"] == bands and meta["architecture"]["scale"] == 4
+    assert (name == "pan") == ("scene_stretch" in meta) == (meta.get("luminance") == "rec601")
     assert meta["training"]["command"].startswith("satsr train")
     assert {s["kind"] for d in meta["datasets"] for s in d["scenes"]} == {"pair", "degraded"}
     assert meta["val"]["val_psnr"] > meta["val"]["val_psnr_bicubic"]
@@ -52,6 +55,26 @@ def test_default_weights_upscale_a_real_crop(tmp_path) -> None:
     back = sr.reshape(3, 48, 4, 48, 4).astype(np.float64).mean(axis=(2, 4))
     mse = np.mean((back - lr.astype(np.float64)) ** 2)
     assert 10 * np.log10(255**2 / mse) > 30
+
+
+def test_pan_weights_upscale_a_real_uint16_crop(tmp_path) -> None:
+    """A WorldView-3 panchromatic crop (11-bit values in uint16), no --weights: the pan model is chosen, the
+    output stays uint16 in the input's units."""
+    crop = tmp_path / "vegas_pan.tif"
+    crop.write_bytes(PAN_EXAMPLE.read_bytes())
+    with rasterio.open(crop) as src:
+        window = Window(100, 100, 48, 48)
+        lr = src.read(window=window).astype(np.float64)
+        profile = src.profile | {"width": 48, "height": 48, "transform": src.window_transform(window)}
+    with rasterio.open(crop, "w", **profile) as dst:
+        dst.write(lr.astype(np.uint16))
+    result = CliRunner().invoke(app, ["upscale", str(crop)])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(tmp_path / "vegas_pan_x4.tif") as out:
+        sr = out.read().astype(np.float64)
+        assert out.dtypes == ("uint16",) and out.tags()["SATSR_WEIGHTS"] == SHIPPED["pan"]
+    back = sr.reshape(1, 48, 4, 48, 4).mean(axis=(2, 4))
+    assert 10 * np.log10(2047**2 / np.mean((back - lr) ** 2)) > 35  # LR-consistent in 11-bit DN
 
 
 def _run(*cmd: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:

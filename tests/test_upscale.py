@@ -31,10 +31,15 @@ from tests.support import InlineExecutor, save_tiny_weights, smooth_image, tiny_
 GEOGRAPHIC = Affine(2.7e-6, 0, 2.35, 0, -2.7e-6, 48.86)  # ~30 cm pixels in degrees (Paris)
 
 
-def tiny_weights(tmp_path: Path, bands: int = 3, dtype: str = "uint8", detail: bool = True) -> LoadedWeights:
-    """A features=8, blocks=1 generator; `detail` gives it a non-zero tail so it is more than bicubic."""
-    generator = tiny_generator(bands, detail=0.05 if detail else 0, bias=0.01 if detail else 0)
-    path = tmp_path / f"w{bands}{dtype}{int(detail)}.safetensors"
+def tiny_weights(
+    tmp_path: Path, bands: int = 3, dtype: str = "uint8", detail: bool = True, upsampler: str = "x2-stages"
+) -> LoadedWeights:
+    """A features=8, blocks=1 generator; `detail` gives it a non-zero last conv so it is more than bicubic."""
+    generator = tiny_generator(
+        bands, detail=0.05 if detail else 0, bias=0.01 if detail else 0, upsampler=upsampler
+    )
+    kind = "" if upsampler == "x2-stages" else f"-{upsampler}"
+    path = tmp_path / f"w{bands}{dtype}{int(detail)}{kind}.safetensors"
     return load_weights(save_tiny_weights(path, generator, dtype))
 
 
@@ -55,11 +60,15 @@ def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return support.run_cli("upscale", *args, **kwargs)
 
 
-@pytest.mark.parametrize(("tile", "batch", "precision"), [(16, 3, "fp32"), (24, 1, "fp32"), (16, 3, "bf16")])
+@pytest.mark.parametrize(
+    ("tile", "batch", "precision", "upsampler"),
+    [(16, 3, "fp32", "x2-stages"), (24, 1, "fp32", "x2-stages"), (16, 3, "bf16", "x2-stages"),
+     (16, 3, "fp32", "shuffle-direct"), (16, 3, "bf16", "shuffle-direct")],
+)  # fmt: skip
 def test_tiled_equals_whole_image_with_a_real_generator(
-    tmp_path, make_raster, rng, tile, batch, precision
+    tmp_path, make_raster, rng, tile, batch, precision, upsampler
 ) -> None:
-    weights = tiny_weights(tmp_path)
+    weights = tiny_weights(tmp_path, upsampler=upsampler)
     lr = smooth_image(rng, 3, 61, 53)
     src = make_raster("scene.tif", lr)
     options = UpscaleOptions(tile=tile, batch_size=batch, precision=precision)

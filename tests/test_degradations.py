@@ -1,0 +1,149 @@
+"""Degradations drawn per training sample, the bicubic ("BI") recipe of prepare, the shuffle-direct
+generator and the GAN's patch discriminator with feature matching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter, laplace
+
+from satsr.config import TrainConfig
+from satsr.dataset import TileDataset, open_sources
+from satsr.degrade import Degradation, RandomDegradation, degrade, degrade_random
+from satsr.errors import UsageError
+from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.train import _pretrain_lr, run_training
+from satsr.weights import load_weights
+from tests.support import smooth_image
+from tests.test_train_resume import TINY, _same
+
+
+def _hr(rng: np.random.Generator, side: int = 96) -> np.ndarray:
+    return smooth_image(rng, 3, side, side)
+
+
+def test_random_degradation_is_seeded_and_spans_sharp_to_soft(rng: np.random.Generator) -> None:
+    hr, params = _hr(rng), RandomDegradation()
+    margin = params.margin(4)
+    assert margin % 4 == 0 and margin >= 3 * params.sigma_max
+    draws = [degrade_random(hr, params, np.random.default_rng(seed), 4, margin) for seed in range(40)]
+    side = (96 - 2 * margin) // 4
+    assert all(d.shape == (3, side, side) and d.dtype == np.uint8 for d in draws)
+    again = degrade_random(hr, params, np.random.default_rng(3), 4, margin)
+    assert np.array_equal(again, draws[3])
+    detail = [float(np.abs(laplace(d[0].astype(float))).mean()) for d in draws]
+    assert max(detail) > 2 * min(detail), detail  # from sharp to soft, not one fixed blur
+
+
+def test_sharpest_draw_is_the_antialiased_bicubic_benchmark(rng: np.random.Generator) -> None:
+    hr, margin = _hr(rng), 12
+    never = dict(noise_prob=0.0, sharpen_prob=0.0, second_prob=0.0, jpeg_prob=0.0)
+    params = RandomDegradation(sharp_prob=1.0, **never)
+    x = torch.from_numpy(hr.astype(np.float32))[None]
+    bicubic = F.interpolate(x, scale_factor=0.25, mode="bicubic", antialias=True, align_corners=False)[0]
+    want = np.clip(np.rint(bicubic.numpy()), 0, 255)[:, 3:-3, 3:-3]
+    kernels_seen = 0
+    for seed in range(12):  # the kernel is drawn too: some draws are bicubic, and those match exactly
+        lr = degrade_random(hr, params, np.random.default_rng(seed), 4, margin)
+        kernels_seen += int(np.abs(lr.astype(int) - want).max() <= 1)
+    assert 0 < kernels_seen < 12
+
+
+def test_fixed_recipe_kernels(rng: np.random.Generator) -> None:
+    hr = _hr(rng)
+    bi = Degradation(0.0, 0.0, 0.0, kernel="bicubic")
+    assert bi.margin == 8 and bi.to_dict()["method"] == "gaussian-blur+bicubic-downsample+noise"
+    lr = degrade(hr, bi, np.random.default_rng(0), bi.margin)
+    x = torch.from_numpy(hr.astype(np.float32))[None]
+    full = F.interpolate(x, scale_factor=0.25, mode="bicubic", antialias=True, align_corners=False)[0]
+    assert np.abs(lr.astype(int) - np.clip(np.rint(full.numpy()), 0, 255)[:, 2:-2, 2:-2]).max() <= 1
+    # the area recipe is what it always was: blur, crop the context, block means
+    area = Degradation(2.0, 2.0, 0.0)
+    lr = degrade(hr, area, np.random.default_rng(0), area.margin)
+    blurred = np.stack([gaussian_filter(b, 2.0, mode="reflect") for b in hr.astype(np.float32)])
+    inner = blurred[:, area.margin : -area.margin, area.margin : -area.margin]
+    side = inner.shape[1] // 4
+    want = np.rint(inner.reshape(3, side, 4, side, 4).mean(axis=(2, 4)))
+    assert np.abs(lr.astype(int) - want).max() <= 1
+    with pytest.raises(UsageError, match="kernel"):
+        Degradation(kernel="nearest")
+
+
+def test_dataset_redraws_lr_of_degraded_datasets_only(make_prepared: Callable[..., Path]) -> None:
+    pairs = make_prepared("pairs", lr_tile=16)
+    aerial = make_prepared("aerial", lr_tile=16, degraded=True, seed=1)
+    sources = open_sources([pairs, aerial])
+    stored = TileDataset(sources, "train", 32)
+    fresh = TileDataset(sources, "train", 32, RandomDegradation())
+    n_pairs = len(TileDataset(sources[:1], "train"))
+    for index, seed in ((0, 5), (n_pairs, 5), (n_pairs + 1, 9)):
+        a, b, again = stored[(index, seed)], fresh[(index, seed)], fresh[(index, seed)]
+        assert all(torch.equal(x, y) for x, y in zip(b, again, strict=True))  # a function of (tile, seed)
+        assert b[0].shape == (3, 8, 8) and b[1].shape == (3, 32, 32) and b[2].shape == (32, 32)
+        if index < n_pairs:  # real pairs keep their real LR
+            assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+        else:
+            assert not torch.equal(a[0], b[0])
+    val = TileDataset(sources, "val", redegrade=RandomDegradation())
+    assert torch.equal(val[len(val) - 1][0], val[len(val) - 1][0])  # whole tiles: a fixed draw per tile
+
+
+def test_training_with_random_degradations_resumes_exactly(
+    make_prepared: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = make_prepared(lr_tile=8, degraded=True)
+    settings = {"steps": 4, "degrade": "random", "upsampler": "shuffle-direct", "d_head": "patch",
+                "fm_weight": 0.5, "adv_loss": "ragan", "lr_schedule": "cosine"}  # fmt: skip
+    full = TrainConfig(**{**TINY, **settings})  # type: ignore[arg-type]
+    run_training([data], tmp_path / "straight", full)
+    run_training([data], tmp_path / "resumed", TrainConfig(**{**full.to_dict(), "steps": 3}))
+    run_training([data], tmp_path / "resumed", full, resume=True)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    for key in ("g", "d", "ema", "opt_g", "opt_d"):
+        _same(a[key], b[key], key)
+    weights = load_weights(tmp_path / "straight" / "final.safetensors")
+    assert weights.generator.spec.upsampler == "shuffle-direct"
+    config = weights.metadata["training"]["config"]
+    assert config["degrade"] == "random" and config["fm_weight"] == 0.5
+    log = (tmp_path / "straight" / "log.csv").read_text()
+    assert "loss_fm" in log.splitlines()[0]
+
+
+def test_cosine_schedule_and_config_refusals() -> None:
+    cfg = TrainConfig(pretrain_steps=100, lr_pretrain=1e-3, lr_schedule="cosine")
+    lrs = [_pretrain_lr(cfg, s) for s in (0, 50, 99)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[0] > lrs[1] > lrs[2] >= 1e-4
+    assert _pretrain_lr(TrainConfig(), 7) == TrainConfig().lr_pretrain
+    for bad in ({"degrade": "sometimes"}, {"upsampler": "nearest"}, {"d_head": "pixel"},
+                {"lr_schedule": "step"}, {"degrade": "random", "degrade_sharp_prob": 1.5}):  # fmt: skip
+        with pytest.raises(UsageError):
+            TrainConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_shuffle_direct_generator_starts_as_bicubic_and_has_its_radius() -> None:
+    g = Generator(GeneratorSpec(features=8, blocks=2, upsampler="shuffle-direct")).eval()
+    lr = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        base = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)
+        assert torch.equal(g(lr), base)
+        for p in g.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        moved = lr.clone()
+        moved[:, :, 20, 20] += 1
+        changed = (g(moved) - g(lr)).abs().amax(dim=(0, 1)) > 0
+    rows = changed.any(dim=1).nonzero().flatten()
+    reach = max(20 * 4 - int(rows.min()), int(rows.max()) - 20 * 4) / 4  # LR px
+    assert reach <= g.receptive_radius and g.receptive_radius - reach < 3
+
+
+def test_patch_discriminator_judges_every_region() -> None:
+    d = Discriminator(bands=3, features=8, head="patch")
+    scores, feats = d.scores_and_features(torch.rand(2, 3, 64, 64))
+    assert scores.shape == (2, 8, 8) and len(feats) == 7
+    assert Discriminator(bands=3, features=8)(torch.rand(2, 3, 48, 48)).shape == (2,)
