@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from satsr import __version__, views
+from satsr.cli_options import parse_floats, parse_int_list
 from satsr.cli_upscale import upscale
 from satsr.errors import Interrupted, SatsrError, UsageError
 from satsr.runtime import handle_signals, quiet_libtiff
@@ -89,8 +90,8 @@ def prepare(
     from satsr.prepare import PrepareConfig
     from satsr.prepare import prepare as run_prepare
 
-    sigma = _parse_floats(blur_sigma, "--blur-sigma", 2)
-    fill = None if nodata_value.lower() == "none" else _parse_floats(nodata_value, "--nodata-value", 1)[0]
+    sigma = parse_floats(blur_sigma, "--blur-sigma", 2)
+    fill = None if nodata_value.lower() == "none" else parse_floats(nodata_value, "--nodata-value", 1)[0]
     band_list = parse_int_list(bands, "--bands")
     config = PrepareConfig(
         tile=tile, stride=stride, valid_fraction=valid_fraction, min_std=min_std, max_shift=max_shift,
@@ -102,16 +103,6 @@ def prepare(
     with views.rich_progress() as report:
         result = run_prepare([Path(r) for r in rasters], Path(output), config, degradation, overwrite, report)
     views.render_prepare(result)
-
-
-def _parse_floats(text: str, option: str, count: int) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != count:
-        raise UsageError(f"{option} {text!r}: expected {count} comma-separated number(s)")
-    return values
 
 
 @app.command()
@@ -302,16 +293,6 @@ def info(
     from satsr.weights import load_weights
 
     views.render_weights(load_weights(weights))
-
-
-def parse_int_list(text: str | None, option: str) -> list[int] | None:
-    """'1,2,3' -> [1, 2, 3]; a clear usage error otherwise."""
-    if text is None:
-        return None
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UsageError(f"{option} {text!r}: expected comma-separated integers such as 1,2,3") from None
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ def upscale(
     """
     from pathlib import Path
 
-    from satsr.cli import parse_int_list
+    from satsr.cli_options import parse_int_list
     from satsr.scenes import collect_scenes, output_paths, shard_of
     from satsr.sources import local_paths
 

@@ -76,6 +76,23 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def phase(self, done: int) -> str:
+        """The phase that step `done` (1-based) belongs to."""
+        return "pretrain" if done <= self.pretrain_steps else "adversarial"
+
+    def pretrain_lr(self, step: int) -> float:
+        """lr_pretrain, or its half cosine down to a tenth over the pretraining steps (a function of the step
+        alone, so a resumed run follows the same curve)."""
+        if self.lr_schedule == "constant":
+            return self.lr_pretrain
+        return self.lr_pretrain * (0.1 + 0.45 * (1 + math.cos(math.pi * step / self.pretrain_steps)))
+
+    def adv_weight_at(self, step: int) -> float:
+        """Linear ramp from 0 to adv_weight over adv_ramp_steps adversarial steps (stabilises the switch)."""
+        if not self.adv_ramp_steps:
+            return self.adv_weight
+        return self.adv_weight * min(1.0, (step - self.pretrain_steps + 1) / self.adv_ramp_steps)
+
     def random_degradation(self) -> RandomDegradation | None:
         """The per-sample degradation range (degrade = random), else None (the datasets' stored LR)."""
         from satsr.degrade import RandomDegradation  # torch: only once a config is built

@@ -1,8 +1,8 @@
 """The shipped panchromatic weights, made with satsr's own pieces (commands in weights/reproduce.sh):
 
-    python -m satsr.pan_weights fold psnr runs/pan_init_psnr.safetensors     # RGB -> 1 band, exact on grey
+    python weights/make_pan_weights.py fold RGB runs/pan_init_psnr.safetensors  # RGB -> 1 band (fold_weights)
     satsr train data/pairs_pan data/aerial_pan ... --init runs/pan_init_psnr.safetensors
-    python -m satsr.pan_weights finish RUN_DIR data/pairs_pan data/aerial_pan -o weights/OUT.safetensors
+    python weights/make_pan_weights.py finish RUN data/pairs_pan data/aerial_pan -o OUT   # (finish_weights)
 
 `finish` adds what `satsr upscale` needs for 11-16-bit scenes: the scene stretch (satsr.radiometry), whose
 targets are the training data's own range.
@@ -10,7 +10,6 @@ targets are the training data's own range.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -71,18 +70,3 @@ def grey_test_tile(side: int = 64) -> torch.Tensor:
     img = 0.5 + 0.3 * np.sin(xx / 3) * np.cos(yy / 5) + 0.2 * ((xx // 8 + yy // 8) % 2 - 0.5)
     img += rng.normal(0, 0.03, img.shape)
     return torch.from_numpy(np.clip(img, 0, 1).astype(np.float32))[None, None]
-
-
-def main(argv: list[str]) -> None:
-    usage = ("usage: python -m satsr.pan_weights fold RGB_WEIGHTS OUT | "
-             "finish RUN DATASET... -o OUT")  # fmt: skip
-    if len(argv) == 3 and argv[0] == "fold":
-        print(fold_weights(argv[1], argv[2]))
-    elif len(argv) >= 5 and argv[0] == "finish" and argv[-2] == "-o":
-        print(finish_weights(argv[1], argv[2:-2], argv[-1]))
-    else:
-        sys.exit(usage)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

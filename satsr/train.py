@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -248,11 +247,11 @@ def _loop(
         batch = _to_device(run, next(batches))
         metrics: dict[str, Any]
         if run.step < cfg.pretrain_steps:
-            nets.opt_g.param_groups[0]["lr"] = _pretrain_lr(cfg, run.step)
+            nets.opt_g.param_groups[0]["lr"] = cfg.pretrain_lr(run.step)
             metrics = pretrain_step(nets, batch, cfg, run.precision.autocast)
         else:
             nets.opt_g.param_groups[0]["lr"] = cfg.lr_g
-            metrics = adversarial_step(nets, batch, cfg, _adv_weight(cfg, run.step), run.precision.autocast)
+            metrics = adversarial_step(nets, batch, cfg, cfg.adv_weight_at(run.step), run.precision.autocast)
         metrics = _checked(run, metrics)
         update_ema(nets.ema, unwrap(nets.g), cfg.ema_decay, run.step)
         run.step += 1
@@ -266,10 +265,10 @@ def _loop(
             }
             row |= {
                 "step": run.step,
-                "phase": _phase(cfg, run.step),
+                "phase": cfg.phase(run.step),
                 "elapsed_s": time.perf_counter() - start_time,
             }
-            row["adv_weight"] = _adv_weight(cfg, run.step - 1) if run.step > cfg.pretrain_steps else 0.0
+            row["adv_weight"] = cfg.adv_weight_at(run.step - 1) if run.step > cfg.pretrain_steps else 0.0
             CsvLog(run.run_dir / LOG).append(row)
             on_metrics(row)
             sums, counts, step_time = {}, {}, 0.0
@@ -285,24 +284,6 @@ def _loop(
             plot_curves(run.run_dir / LOG, run.run_dir / CURVES)
 
 
-def _pretrain_lr(cfg: TrainConfig, step: int) -> float:
-    """lr_pretrain, or its half cosine down to a tenth over the pretraining steps (a function of the step
-    alone, so a resumed run follows the same curve)."""
-    if cfg.lr_schedule == "constant":
-        return cfg.lr_pretrain
-    return cfg.lr_pretrain * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.pretrain_steps)))
-
-
-def _phase(cfg: TrainConfig, done: int) -> str:
-    return "pretrain" if done <= cfg.pretrain_steps else "adversarial"
-
-
-def _adv_weight(cfg: TrainConfig, step: int) -> float:
-    """Linear ramp from 0 to adv_weight over adv_ramp_steps adversarial steps (stabilises the switch)."""
-    done = step - cfg.pretrain_steps + 1
-    return cfg.adv_weight * min(1.0, done / cfg.adv_ramp_steps) if cfg.adv_ramp_steps else cfg.adv_weight
-
-
 def _validate(
     run: Run, nets: Nets, val: TileDataset, ids: list[int], on_metrics: MetricsCallback, progress: Progress
 ) -> None:
@@ -313,7 +294,7 @@ def _validate(
     scores = validate(nets.ema, val, ids, run.precision, progress)
     progress(VALIDATE_TASK, len(ids), len(ids))
     run.last_val = scores
-    phase = _phase(cfg, run.step)
+    phase = cfg.phase(run.step)
     row = {"step": run.step, "phase": phase, **scores}
     CsvLog(run.run_dir / LOG).append(row)
     on_metrics(row)
@@ -334,7 +315,7 @@ def _export(run: Run, ema: torch.nn.Module, name: str) -> None:
         "training": {"config": run.cfg.to_dict(), "command": run.command, "processes": run.world,
                      "effective_batch": run.world * run.cfg.batch_size, "precision": run.precision.name},
         "datasets": [_provenance(s) for s in run.sources],
-        "val": run.last_val, "phase": _phase(run.cfg, run.step), "step": run.step, "export": name,
+        "val": run.last_val, "phase": run.cfg.phase(run.step), "step": run.step, "export": name,
         "lr_gsd_m": dataset_lr_gsd([(s.crs, s.lr_transform) for d in run.sources for s in d.manifest.scenes]),
     }  # fmt: skip
     model = copy.deepcopy(ema).float().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]

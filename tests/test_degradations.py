@@ -17,7 +17,7 @@ from satsr.dataset import TileDataset, open_sources
 from satsr.degrade import Degradation, RandomDegradation, degrade, degrade_random
 from satsr.errors import UsageError
 from satsr.models import Discriminator, Generator, GeneratorSpec
-from satsr.train import _pretrain_lr, run_training
+from satsr.train import run_training
 from satsr.weights import load_weights
 from tests.support import smooth_image
 from tests.test_train_resume import TINY, _same
@@ -117,9 +117,9 @@ def test_training_with_random_degradations_resumes_exactly(
 
 def test_cosine_schedule_and_config_refusals() -> None:
     cfg = TrainConfig(pretrain_steps=100, lr_pretrain=1e-3, lr_schedule="cosine")
-    lrs = [_pretrain_lr(cfg, s) for s in (0, 50, 99)]
+    lrs = [cfg.pretrain_lr(s) for s in (0, 50, 99)]
     assert lrs[0] == pytest.approx(1e-3) and lrs[0] > lrs[1] > lrs[2] >= 1e-4
-    assert _pretrain_lr(TrainConfig(), 7) == TrainConfig().lr_pretrain
+    assert TrainConfig().pretrain_lr(7) == TrainConfig().lr_pretrain
     for bad in ({"degrade": "sometimes"}, {"upsampler": "nearest"}, {"d_head": "pixel"},
                 {"lr_schedule": "step"}, {"degrade": "random", "degrade_sharp_prob": 1.5}):  # fmt: skip
         with pytest.raises(UsageError):
