@@ -20,6 +20,7 @@ from satsr.degrade import RandomDegradation, degrade_random
 from satsr.errors import DataError
 from satsr.manifest import Manifest, check_arrays, load_manifest, open_scene
 from satsr.normalise import Normalisation
+from satsr.raster import fill_invalid
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,14 @@ class TileDataset(Dataset):
     def _redegraded(
         self, hr: np.ndarray, valid: np.ndarray, index: int, seed: int | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A fresh LR from an HR crop with as much real context around it as the tile holds."""
+        """A fresh LR from an HR crop with as much real context around it as the tile holds. Invalid HR
+        pixels (zeroed by prepare) take their nearest valid value first, so no dark halo blurs into the LR,
+        as prepare's fixed recipe does."""
         assert self.redegrade is not None
         scale = self.scale
         if self.hr_crop is None or seed is None:  # whole tile (validation): edges reflected
-            lr = degrade_random(np.asarray(hr), self.redegrade, np.random.default_rng([7, index]), scale)
+            source = fill_invalid(np.asarray(hr), valid)
+            lr = degrade_random(source, self.redegrade, np.random.default_rng([7, index]), scale)
             return lr, hr, valid
         rng = np.random.default_rng(seed)
         lr_crop = self.hr_crop // scale
@@ -142,7 +146,8 @@ class TileDataset(Dataset):
         side = lr_crop + 2 * context  # LR px of the crop with its context
         lr_grid = np.empty((0, hr.shape[1] // scale, hr.shape[2] // scale))  # shape only: offsets in LR px
         _, hr, valid = random_crop(lr_grid, hr, valid, side, rng, scale)
-        lr = degrade_random(np.ascontiguousarray(hr), self.redegrade, rng, scale, context * scale)
+        source = fill_invalid(np.ascontiguousarray(hr), np.asarray(valid))
+        lr = degrade_random(source, self.redegrade, rng, scale, context * scale)
         inner = slice(context * scale, (context + lr_crop) * scale)
         return lr, hr[:, inner, inner], valid[inner, inner]
 

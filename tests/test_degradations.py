@@ -4,6 +4,7 @@ generator and the GAN's patch discriminator with feature matching."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from satsr.config import TrainConfig
 from satsr.dataset import TileDataset, open_sources
 from satsr.degrade import Degradation, RandomDegradation, degrade, degrade_random
 from satsr.errors import UsageError
+from satsr.manifest import load_manifest, save_manifest, scene_paths
 from satsr.models import Discriminator, Generator, GeneratorSpec
 from satsr.train import run_training
 from satsr.weights import load_weights
@@ -91,6 +93,23 @@ def test_dataset_redraws_lr_of_degraded_datasets_only(make_prepared: Callable[..
             assert not torch.equal(a[0], b[0])
     val = TileDataset(sources, "val", redegrade=RandomDegradation())
     assert torch.equal(val[len(val) - 1][0], val[len(val) - 1][0])  # whole tiles: a fixed draw per tile
+
+
+def test_invalid_hr_pixels_do_not_darken_the_drawn_lr(make_prepared: Callable[..., Path]) -> None:
+    root = make_prepared("aerial", lr_tile=16, degraded=True)
+    hr_path = scene_paths(root, "scene")[1]
+    hr_all = np.load(hr_path)
+    hr_all[:] = 200
+    hr_all[:, :, 20:44, 20:44] = 0  # invalid pixels, zeroed in every band as prepare does
+    np.save(hr_path, hr_all)
+    manifest = load_manifest(root)
+    save_manifest(root, replace(manifest, settings={**manifest.settings, "valid_fraction": 0.9}))
+    clean = dict(noise_prob=0.0, sharpen_prob=0.0, jpeg_prob=0.0, sharp_prob=0.0)
+    dataset = TileDataset(open_sources([root]), "train", 48, RandomDegradation(**clean))
+    for seed in range(6):
+        lr, hr, valid = dataset[(0, seed)]
+        assert lr.min() >= 199 / 255 - 1e-6, seed  # without the fill, the blur pulls it to ~150 DN
+        assert not valid.all() and torch.all(hr[:, ~valid] == 0)  # HR as stored: the loss masks them
 
 
 def test_training_with_random_degradations_resumes_exactly(
