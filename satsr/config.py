@@ -99,8 +99,8 @@ class TrainConfig:
 
         if self.degrade == "stored":
             return None
-        prefix = "degrade_"
-        knobs = {f.name[len(prefix) :]: getattr(self, f.name) for f in fields(self) if prefix in f.name}
+        knobs = {f.name.removeprefix("degrade_"): getattr(self, f.name)
+                 for f in fields(self) if f.name.startswith("degrade_")}  # fmt: skip
         return RandomDegradation(**knobs)
 
 
