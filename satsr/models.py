@@ -1,5 +1,5 @@
 """The srresnet generator (residual blocks, one pixel-shuffle x2 stage per factor of 2 of its scale) with its
-spec, and the discriminator (LeakyReLU CNN, global pool). The generator registry: satsr/generators.py."""
+spec, and the discriminator (LeakyReLU CNN, a logit per image or per patch). Registry: satsr/generators.py."""
 
 from __future__ import annotations
 
