@@ -105,7 +105,7 @@ def no_loader_ms(batch: tuple[torch.Tensor, ...], cfg: TrainConfig, n: int) -> t
 def bare_ms(batch: tuple[torch.Tensor, ...], cfg: TrainConfig, n: int) -> tuple[float, float]:
     """The textbook SRGAN loop with the same models: no masks, EMA, clipping, statistics or checks."""
     torch.manual_seed(0)
-    lr, hr, _ = batch
+    lr, hr, *_ = batch
     g, d = Generator(GeneratorSpec(3, cfg.features, cfg.blocks)), Discriminator(3, cfg.d_features)
     opt_g, opt_d = torch.optim.Adam(g.parameters(), 2e-4), torch.optim.Adam(d.parameters(), 1e-4)
     bce = F.binary_cross_entropy_with_logits

@@ -166,6 +166,9 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="Model precision: auto (bf16 where native), fp32, bf16.")] = (
         "auto"
     ),
+    softness: Annotated[
+        float | None, typer.Option(help="Conditioned models: input blur, HR px (default: estimated).")
+    ] = None,
     human_test: Annotated[
         str | None, typer.Option("--human-test", help="Write an A/B test page for people: DIR/index.html.")
     ] = None,
@@ -192,7 +195,7 @@ def evaluate(
         raise UsageError("--human-test shows lanczos as the control: give the --lr the SR was made from")
     human = HumanTestOptions() if human_test else None  # the page's crops are the figure's, more of them
     options = EvaluateOptions(metrics=parse_metrics(metrics), split=split, shave=shave, batch=batch,
-                              data_range=data_range, precision=precision,
+                              data_range=data_range, precision=precision, softness=softness,
                               figure_tiles=human.pairs if human else DEFAULTS.figure_tiles)  # fmt: skip
     to_stdout = json_out == "-"  # `--json -`: the JSON on stdout, the table on stderr
     outputs = [Path(p) if p and p != "-" else None for p in (json_out, figure, human_test)]

@@ -36,6 +36,9 @@ def upscale(
     ignore_gsd: Annotated[
         bool, typer.Option("--ignore-gsd", help="Accept a pixel size unlike the weights'.")
     ] = False,
+    softness: Annotated[
+        float | None, typer.Option(help="Conditioned weights: input blur, HR px (default: estimated).")
+    ] = None,
     shard: Annotated[
         str | None, typer.Option(help="Every N-th scene from the K-th [RANK/WORLD_SIZE].", metavar="K/N")
     ] = None,
@@ -66,6 +69,7 @@ def upscale(
         **{k: v for k, v in given.items() if v is not None},
         bands=tuple(band_list) if band_list else None, device=device, precision=precision, cog=cog,
         overviews=overviews, creation_options=parse_creation_options(co), ignore_gsd=ignore_gsd,
+        softness=softness,
         overwrite=overwrite,
     )  # fmt: skip
     options.resolved_precision()  # an unavailable device is a usage error now, not a failure per scene

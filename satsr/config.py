@@ -32,6 +32,7 @@ class TrainConfig:
     features: int = 32  # generator trunk channels
     blocks: int = 8  # generator residual blocks
     upsampler: str = "x2-stages"  # x2-stages (SRResNet) or shuffle-direct (one pixel shuffle x4 at the end)
+    conditioned: bool = False  # G is told its input's softness (its own estimator learns it from the LR)
     d_features: int = 32  # discriminator base channels
     d_head: str = "global"  # discriminator output: global (a logit per image) or patch (per 16 px patch)
     lr_pretrain: float = 2e-4  # generator Adam learning rate during pretraining

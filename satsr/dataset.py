@@ -66,14 +66,15 @@ def same_normalisation(a: Normalisation, b: Normalisation) -> bool:
 
 
 class TileDataset(Dataset):
-    """(lr, hr, valid) float32 tiles of one split of one or more prepared datasets, normalised to [0, 1].
+    """(lr, hr, valid, softness) tiles of one split of one or more prepared datasets, normalised to [0, 1].
 
     With `hr_crop`, items are indexed by (tile, seed) pairs and return a random crop with a random flip and
     rotation drawn from `seed`; without it, items are indexed by tile number and returned whole.
 
     With `redegrade`, the LR of degraded (aerial-only) datasets is not read but drawn anew from the HR for
     every item, from the same seed (whole tiles: a fixed seed per tile, so validation stays comparable);
-    real pairs keep their real LR.
+    real pairs keep their real LR. `softness` is the blur of a drawn degradation (satsr.degrade, HR px), NaN
+    where it is unknown (real pairs, stored LR): what a softness-conditioned generator learns to estimate.
     """
 
     def __init__(
@@ -109,7 +110,7 @@ class TileDataset(Dataset):
             self._arrays[key] = open_scene(self.sources[source].root, scene)
         return self._arrays[key]
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, ...]:
         index, seed = key if isinstance(key, tuple) else (key, None)
         source, scene, row = self.items[index]
         lr_all, hr_all = self._open(source, scene)
@@ -118,28 +119,31 @@ class TileDataset(Dataset):
             valid = np.asarray(np.asarray(hr).any(axis=0))
         else:
             valid = np.ones(hr.shape[1:], dtype=bool)
+        softness = float("nan")
         if self.redegrade is not None and self.sources[source].manifest.degradation is not None:
-            lr, hr, valid = self._redegraded(hr, valid, index, seed)
+            lr, hr, valid, softness = self._redegraded(hr, valid, index, seed)
         elif self.hr_crop is not None and seed is not None:
             rng = np.random.default_rng(seed)
             lr, hr, valid = random_crop(lr, hr, valid, self.hr_crop // self.scale, rng, self.scale)
         lr_n = self.norm.forward(np.ascontiguousarray(lr))
         hr_n = self.norm.forward(np.ascontiguousarray(hr))
-        return torch.from_numpy(lr_n), torch.from_numpy(hr_n), torch.from_numpy(np.ascontiguousarray(valid))
+        valid_t = torch.from_numpy(np.ascontiguousarray(valid))
+        return torch.from_numpy(lr_n), torch.from_numpy(hr_n), valid_t, torch.tensor(softness)
 
 
     def _redegraded(
         self, hr: np.ndarray, valid: np.ndarray, index: int, seed: int | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A fresh LR from an HR crop with as much real context around it as the tile holds. Invalid HR
-        pixels (zeroed by prepare) take their nearest valid value first, so no dark halo blurs into the LR,
-        as prepare's fixed recipe does."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """A fresh LR (and its softness) from an HR crop with as much real context around it as the tile
+        holds. Invalid HR pixels (zeroed by prepare) take their nearest valid value first, so no dark halo
+        blurs into the LR, as prepare's fixed recipe does."""
         assert self.redegrade is not None
         scale = self.scale
         if self.hr_crop is None or seed is None:  # whole tile (validation): edges reflected
             source = fill_invalid(np.asarray(hr), valid)
-            lr = degrade_random(source, self.redegrade, np.random.default_rng([7, index]), scale)
-            return lr, hr, valid
+            fixed = np.random.default_rng([7, index])
+            lr, softness = degrade_random(source, self.redegrade, fixed, scale)
+            return lr, hr, valid, softness
         rng = np.random.default_rng(seed)
         lr_crop = self.hr_crop // scale
         context = min(self.redegrade.margin(scale) // scale, (hr.shape[1] // scale - lr_crop) // 2)
@@ -147,9 +151,9 @@ class TileDataset(Dataset):
         lr_grid = np.empty((0, hr.shape[1] // scale, hr.shape[2] // scale))  # shape only: offsets in LR px
         _, hr, valid = random_crop(lr_grid, hr, valid, side, rng, scale)
         source = fill_invalid(np.ascontiguousarray(hr), np.asarray(valid))
-        lr = degrade_random(source, self.redegrade, rng, scale, context * scale)
+        lr, softness = degrade_random(source, self.redegrade, rng, scale, context * scale)
         inner = slice(context * scale, (context + lr_crop) * scale)
-        return lr, hr[:, inner, inner], valid[inner, inner]
+        return lr, hr[:, inner, inner], valid[inner, inner], softness
 
 
 def random_crop(

@@ -161,31 +161,38 @@ class RandomDegradation:
 
 def degrade_random(
     hr: np.ndarray, params: RandomDegradation, rng: np.random.Generator, scale: int, margin: int = 0
-) -> np.ndarray:
-    """(C, H, W) HR with `margin` px of context -> (C, (H - 2m) / s, (W - 2m) / s) LR in the HR dtype."""
+) -> tuple[np.ndarray, float]:
+    """(C, H, W) HR with `margin` px of context -> (C, (H - 2m) / s, (W - 2m) / s) LR in the HR dtype, and
+    its softness: the Gaussian blur applied before the downsample, in HR px (the geometric mean of the axes
+    of an anisotropic blur; a second LR pass adds in quadrature; 0 for a plain antialiased downsample)."""
     x = hr.astype(np.float32)
+    variance = 0.0
     if rng.random() >= params.sharp_prob:
-        x = _blur(x, _gaussian_kernel(rng, params.sigma_max, rng.random() < params.aniso_prob))
+        kernel, sigma = _gaussian_kernel(rng, params.sigma_max, rng.random() < params.aniso_prob)
+        x, variance = _blur(x, kernel), sigma**2
     x = downsample(x, scale, KERNELS[int(rng.integers(len(KERNELS)))])
     if rng.random() < params.second_prob:
-        x = _blur(x, _gaussian_kernel(rng, 0.8, False, low=0.3))
+        kernel, sigma = _gaussian_kernel(rng, 0.8, False, low=0.3)
+        x, variance = _blur(x, kernel), variance + (scale * sigma) ** 2
     if rng.random() < params.noise_prob:
         gray = rng.random() < 0.4  # the same noise in every band, as after pan-sharpening
         noise = rng.standard_normal((1, *x.shape[1:]) if gray else x.shape, np.float32)
         x = x + np.float32(rng.uniform(0, params.noise_max)) * noise
     if rng.random() < params.sharpen_prob:
-        x = x + np.float32(rng.uniform(0.3, 1.0)) * (x - _blur(x, _gaussian_kernel(rng, 1.0, False, low=1.0)))
+        amount = np.float32(rng.uniform(0.3, 1.0))
+        x = x + amount * (x - _blur(x, _gaussian_kernel(rng, 1.0, False, low=1.0)[0]))
     m = margin // scale
     lr = _to_dtype(x[:, m : x.shape[1] - m, m : x.shape[2] - m], hr.dtype)
     if rng.random() < params.jpeg_prob and lr.dtype == np.uint8 and lr.shape[0] in (1, 3):
         lr = _jpeg(lr, int(rng.integers(60, 96)))
-    return lr
+    return lr, float(np.sqrt(variance))
 
 
 def _gaussian_kernel(
     rng: np.random.Generator, sigma_max: float, aniso: bool, low: float = 0.3
-) -> np.ndarray:
-    """A normalised 2-D Gaussian (k, k) with sigmas drawn in [low, sigma_max], rotated when anisotropic."""
+) -> tuple[np.ndarray, float]:
+    """A normalised 2-D Gaussian (k, k) with sigmas drawn in [low, sigma_max], rotated when anisotropic,
+    and the geometric mean of its sigmas."""
     sx = rng.uniform(low, sigma_max)
     sy, theta = (rng.uniform(low, sigma_max), rng.uniform(0, np.pi)) if aniso else (sx, 0.0)
     radius = int(np.ceil(3 * sigma_max))
@@ -193,7 +200,7 @@ def _gaussian_kernel(
     c, s = np.cos(theta), np.sin(theta)
     u, v = c * xx + s * yy, -s * xx + c * yy
     k = np.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2))
-    return (k / k.sum()).astype(np.float32)
+    return (k / k.sum()).astype(np.float32), float(np.sqrt(sx * sy))
 
 
 def _blur(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:

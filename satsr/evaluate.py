@@ -63,6 +63,7 @@ def evaluate_dataset(
     progress: Progress = silent,
 ) -> EvaluationReport:  # fmt: skip
     """Run `model` on the tiles of one split of a prepared dataset and score it beside the baselines."""
+    from satsr.inference import set_softness
     from satsr.manifest import check_arrays, load_manifest, open_scene
     from satsr.weights import load_weights
 
@@ -74,6 +75,7 @@ def evaluate_dataset(
         counts = {s: len(manifest.split(s)) for s in ("train", "val", "test")}
         raise DataError(f"{dataset}: split {options.split!r} has no tiles ({counts}); choose another --split")
     loaded = load_weights(model)
+    set_softness(loaded.generator, options.softness)
     if loaded.meta.bands != manifest.bands:
         raise WeightsError(f"{loaded.path}: model takes {loaded.meta.bands} bands but {dataset} "
                            f"has {manifest.bands}; evaluate a model trained on this band set")  # fmt: skip

@@ -51,7 +51,7 @@ def evaluate_model_on_pair(
 ) -> EvaluationReport:  # fmt: skip
     """Score `model` on the LR/HR pair: the SR of each window streams from the LR through the tile runner
     `satsr upscale` uses (inference.ModelWindows; nothing is written to disk)."""
-    from satsr.inference import ModelWindows, TileRunner
+    from satsr.inference import ModelWindows, TileRunner, scene_softness
     from satsr.radiometry import scene_normalisation
     from satsr.scene_check import check_scene
     from satsr.weights import load_weights
@@ -67,6 +67,7 @@ def evaluate_model_on_pair(
         notes.extend(found)
         norm, _ = scene_normalisation(lr_src, bands, loaded.normalisation, loaded.metadata)  # as upscale does
         runner = TileRunner(loaded.generator, norm, precision)
+        scene_softness(lr_src, bands, runner, options.softness)
         return ModelWindows(lr_src, bands, runner, loaded.generator.receptive_radius)
 
     report = _evaluate(upscaled, hr, lr, options, progress, loaded.normalisation)

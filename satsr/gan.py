@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -28,7 +29,7 @@ from satsr.precision import Precision
 from satsr.spec import Spec
 from satsr.weights import load_weights
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # lr, hr, valid
+Batch = tuple[torch.Tensor, ...]  # lr, hr, valid, softness (NaN: unknown)
 Autocast = Callable[[], AbstractContextManager]
 
 
@@ -93,7 +94,7 @@ def initial_generator(cfg: TrainConfig, source: Source) -> nn.Module:
     if have != want:
         raise WeightsError(
             f"{loaded.path}: ({', '.join(names)}) {have} differ from this run's {want}; "
-            "set features/blocks/upsampler to match the weights or start without init_weights"
+            "set features/blocks/upsampler/conditioned to match the weights or start without init_weights"
         )
     if not same_normalisation(loaded.normalisation, m.norm):
         raise WeightsError(
@@ -112,12 +113,27 @@ def _apply(opt: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor, cl
 
 
 def pretrain_step(nets: Nets, batch: Batch, cfg: TrainConfig, autocast: Autocast) -> dict[str, torch.Tensor]:
-    lr, hr, valid = batch
+    lr, hr, valid, softness = batch
     with autocast():
-        sr = nets.g(lr)
-    loss = masked_l1(sr, hr, valid)
+        sr = nets.g(lr, softness)
+    pixel = masked_l1(sr, hr, valid)
+    loss, estimator = _with_estimator(nets, pixel, softness)
     _apply(nets.opt_g, nets.g, loss, cfg.grad_clip)
-    return {"loss_g": loss.detach(), "loss_pixel": loss.detach()}
+    return {"loss_g": loss.detach(), "loss_pixel": pixel.detach(), **estimator}
+
+
+def _with_estimator(
+    nets: Nets, loss: torch.Tensor, softness: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A conditioned G's loss gains its softness estimator's error on the samples whose softness is known
+    (the estimate is detached where G is conditioned on it, so the two objectives stay apart)."""
+    estimate = getattr(unwrap(nets.g), "estimate", None)
+    if estimate is None:
+        return loss, {}
+    known = torch.isfinite(softness)
+    error = F.smooth_l1_loss(estimate[known].float(), softness[known].float(), beta=0.5) if known.any() \
+        else estimate.sum() * 0.0  # fmt: skip
+    return loss + error, {"loss_softness": error.detach()}
 
 
 def d_update(
@@ -156,9 +172,9 @@ def lookahead(
 def adversarial_step(
     nets: Nets, batch: Batch, cfg: TrainConfig, adv_weight: float, autocast: Autocast
 ) -> dict[str, torch.Tensor | float]:
-    lr, hr, valid = batch
+    lr, hr, valid, softness = batch
     with autocast():
-        sr = nets.g(lr)
+        sr = nets.g(lr, softness)
     fake = sr.detach()
     loss_d, real_scores, fake_scores = d_update(nets.d, nets.opt_d, hr, fake, cfg, autocast)
     judge = lookahead(nets, hr, fake, cfg, autocast) if cfg.d_unroll else unwrap(nets.d)
@@ -171,7 +187,7 @@ def adversarial_step(
                 real_g, real_feats = judge.scores_and_features(hr) if needs_real else (fake_g.detach(), [])
         pixel = masked_l1(sr, hr, valid)
         adv = ADV_LOSSES[cfg.adv_loss][1](real_g, fake_g)
-        loss_g = cfg.pixel_weight * pixel + adv_weight * adv
+        loss_g, estimator = _with_estimator(nets, cfg.pixel_weight * pixel + adv_weight * adv, softness)
         if cfg.fm_weight > 0:  # a perceptual loss learnt on this data: no pretrained network needed
             fm = torch.stack([masked_l1(f, r) for f, r in zip(fake_feats, real_feats, strict=True)]).mean()
             loss_g = loss_g + cfg.fm_weight * fm
@@ -182,7 +198,7 @@ def adversarial_step(
     losses = {"loss_g": loss_g.detach(), "loss_pixel": pixel.detach(), "loss_adv": adv.detach()}
     if cfg.fm_weight > 0:
         losses["loss_fm"] = fm.detach()
-    return {**losses, "loss_d": loss_d, **stats}
+    return {**losses, **estimator, "loss_d": loss_d, **stats}
 
 
 @torch.no_grad()

@@ -9,12 +9,15 @@ float noise: no seams, no blending needed.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 from torch import nn
 
+from satsr.errors import UsageError
 from satsr.normalise import Normalisation
 from satsr.precision import Precision
 from satsr.raster import fill_invalid, read_context
@@ -46,6 +49,51 @@ class TileRunner:
         """Model-space batch -> native-dtype HR cores, rounded and clipped."""
         scale = self.scale
         return [self.normalisation.inverse(core_of(hr, job, scale)) for hr, job in zip(y, jobs, strict=True)]
+
+
+def set_softness(generator: nn.Module, given: float | None) -> bool:
+    """Give a conditioned generator a fixed input softness (None: it estimates per input); False for a blind
+    generator, which refuses a given value."""
+    if getattr(generator, "estimator", None) is None:
+        if given is not None:
+            raise UsageError("--softness: these weights are not softness-conditioned; drop the option")
+        return False
+    if given is not None and not 0 <= given <= 16:
+        raise UsageError(f"--softness {given}: give the input's blur in HR px, 0 (sharp) to about 3 (soft)")
+    generator.softness = given
+    return True
+
+
+SOFTNESS_SAMPLES = 16  # LR windows of a scene whose estimates are pooled (median) into its softness
+SOFTNESS_WINDOW = 64  # LR px per side of each
+
+
+def scene_softness(
+    ds: DatasetReader, bands: list[int], runner: TileRunner, given: float | None
+) -> float | None:
+    """Fix a softness-conditioned generator's input softness for a whole scene (tiles must not disagree):
+    `given` (the user's knob), else the median estimate over a grid of fully valid windows. None for a
+    blind generator, which refuses the knob."""
+    generator = runner.generator
+    if not set_softness(generator, given):
+        return None
+    if given is None:
+        side = min(SOFTNESS_WINDOW, ds.width, ds.height)
+        grid = np.linspace(0, 1, int(np.sqrt(SOFTNESS_SAMPLES)))
+        tiles = []
+        for fy, fx in itertools.product(grid, grid):
+            window = Window(round(fx * (ds.width - side)), round(fy * (ds.height - side)), side, side)
+            data, valid = read_context(ds, window, bands)
+            if valid.all():
+                tiles.append(data)
+        if tiles:
+            x = torch.from_numpy(runner.to_model(tiles))
+            with torch.no_grad():
+                estimates = generator.estimate_softness(x.to(runner.precision.device))
+            generator.softness = float(estimates.median())
+        else:  # no fully valid window: estimate per tile, as on tiles
+            generator.softness = None
+    return generator.softness
 
 
 class ModelWindows:

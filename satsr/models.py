@@ -33,6 +33,7 @@ class GeneratorSpec(Spec):
     blocks: int = 8  # residual blocks in the trunk
     scale: int = 4  # upscaling factor: a power of two, one pixel-shuffle x2 stage per factor of 2
     upsampler: str = "x2-stages"  # or "shuffle-direct" (see Generator); files without it are x2-stages
+    conditioned: bool = False  # told its input's softness (estimated from the LR itself, or given)
 
     def __post_init__(self) -> None:
         if self.upsampler not in UPSAMPLERS:
@@ -40,7 +41,8 @@ class GeneratorSpec(Spec):
 
     def describe(self) -> str:
         direct = ", shuffle-direct" if self.upsampler == "shuffle-direct" else ""
-        return f"{self.features} features, {self.blocks} blocks{direct}"
+        conditioned = ", softness-conditioned" if self.conditioned else ""
+        return f"{self.features} features, {self.blocks} blocks{direct}{conditioned}"
 
 
 def x2_stages(scale: int) -> int:
@@ -82,6 +84,29 @@ class ResidualBlock(nn.Module):
         return x + self.res_scale * self.body(x)
 
 
+SOFTNESS_UNIT = 3.0  # HR px: the conditioning channel carries softness / this (about 0-1 over the range)
+
+
+class SoftnessEstimator(nn.Module):
+    """How soft an LR tile is (the Gaussian blur sigma before its downsample, HR px, as satsr.degrade
+    defines it), from the tile alone: a small strided LeakyReLU CNN pooled over the tile."""
+
+    def __init__(self, bands: int, features: int = 32) -> None:
+        super().__init__()
+        f = features
+        self.net = nn.Sequential(
+            nn.Conv2d(bands, f, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(f, f, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(f, 2 * f, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * f, 2 * f, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * f, 1),
+        )  # fmt: skip
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) model-space LR -> (B,) softness in HR px."""
+        return self.net(lr).squeeze(1).float()
+
+
 class Generator(nn.Module):
     """SRResNet-style generator that predicts a residual on top of bicubic upsampling (x2, x4, x8 ...).
 
@@ -89,16 +114,25 @@ class Generator(nn.Module):
     tail conv) or "shuffle-direct" (one conv from the trunk to bands x scale^2 sub-pixels and a single pixel
     shuffle, as ESPCN/RLFN/SPAN do): everything runs at LR resolution, so a wider, deeper trunk costs the
     same time.
+
+    A conditioned generator (spec.conditioned, after SRMD) also takes the softness of its input as one more
+    constant input channel, so it can sharpen soft input hard and sharp input gently instead of doing the
+    same to all. The softness comes from `forward`'s argument (per sample; NaN: unknown), else from the
+    `softness` attribute (one value for a whole scene, so tiles never disagree), else from its own
+    estimator run on the input.
     """
 
     Spec: ClassVar[type[GeneratorSpec]] = GeneratorSpec
+    softness: float | None = None  # a fixed input softness (HR px) for every tile; None: estimate per input
 
     def __init__(self, spec: GeneratorSpec = GeneratorSpec()) -> None:
         super().__init__()
         stages = x2_stages(spec.scale)
         f = spec.features
         self.spec = spec
-        self.head = nn.Conv2d(spec.bands, f, 3, padding=1)
+        self.head = nn.Conv2d(spec.bands + int(spec.conditioned), f, 3, padding=1)
+        self.estimator = SoftnessEstimator(spec.bands) if spec.conditioned else None
+        self.estimate: torch.Tensor | None = None  # the last training batch's estimates (its loss)
         self.trunk = nn.Sequential(*[ResidualBlock(f) for _ in range(spec.blocks)])
         self.trunk_out = nn.Conv2d(f, f, 3, padding=1)
         if spec.upsampler == "shuffle-direct":
@@ -114,8 +148,8 @@ class Generator(nn.Module):
         nn.init.zeros_(self.tail.weight)  # start as exact bicubic: training only has to add detail
         nn.init.zeros_(self.tail.bias)  # type: ignore[arg-type]
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        feat = self.head(lr)
+    def forward(self, lr: torch.Tensor, softness: torch.Tensor | None = None) -> torch.Tensor:
+        feat = self.head(self._conditioned(lr, softness) if self.estimator is not None else lr)
         feat = feat + self.trunk_out(self.trunk(feat))  # global skip over the trunk
         # contiguous: torch's bicubic is ~2x slower on channels_last input (the bf16 path's layout)
         scale = self.spec.scale
@@ -123,6 +157,26 @@ class Generator(nn.Module):
         if self.spec.upsampler == "shuffle-direct":
             return base + self.upsample(feat)
         return base + (self.tail(self.upsample(feat)) if self.training else self._folded_last_stage(feat))
+
+    def _conditioned(self, lr: torch.Tensor, softness: torch.Tensor | None) -> torch.Tensor:
+        """The LR with its softness channel: given per sample, else fixed, else estimated."""
+        assert self.estimator is not None
+        if self.softness is not None and not self.training:
+            s = torch.full((lr.shape[0],), float(self.softness), device=lr.device)
+        else:
+            estimate = self.estimator(lr)
+            self.estimate = estimate if self.training else None
+            s = estimate.detach().clamp(min=0)
+        if softness is not None:
+            s = torch.where(torch.isfinite(softness), softness.to(s.dtype), s)
+        channel = (s / SOFTNESS_UNIT).to(lr.dtype).view(-1, 1, 1, 1).expand(-1, 1, *lr.shape[-2:])
+        return torch.cat([lr, channel], 1)
+
+    def estimate_softness(self, lr: torch.Tensor) -> torch.Tensor:
+        """(B,) softness estimates (HR px) of model-space LR tiles; ValueError unless conditioned."""
+        if self.estimator is None:
+            raise ValueError("this generator is not softness-conditioned")
+        return self.estimator(lr).clamp(min=0)
 
     def _folded_last_stage(self, feat: torch.Tensor) -> torch.Tensor:
         """upsample + tail, with the last pixel shuffle moved after the tail (inference; same maths).

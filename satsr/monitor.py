@@ -22,7 +22,7 @@ from satsr.progress import Progress, silent
 LOG_FIELDS = (
     "step", "phase", "elapsed_s", "step_ms", "loss_g", "loss_pixel", "loss_adv", "loss_fm", "loss_d",
     "adv_weight", "d_real", "d_fake", "d_acc", "g_spread", "val_psnr", "val_mse", "val_psnr_bicubic",
-    "val_mse_bicubic",
+    "val_mse_bicubic", "loss_softness",
 )  # fmt: skip
 SPREAD_TILES = 8  # tiles of the fixed batch whose output spread watches for mode collapse
 VALIDATE_TASK = "validate"  # progress task: val tiles scored so far
@@ -69,7 +69,7 @@ def validate(
     residuals: list[tuple[torch.Tensor, torch.Tensor]] = []
     for n, i in enumerate(indices):
         progress(VALIDATE_TASK, n, len(indices))
-        lr, hr, valid = (t.to(device) for t in val[i])
+        lr, hr, valid, _ = (t.to(device) for t in val[i])
         with precision.autocast():
             sr = g(precision.tensor(lr[None])).float()
         sr = torch.minimum(torch.maximum(sr, lo), hi)[0]
@@ -179,7 +179,7 @@ def sample_grid(
     g.eval()
     fig, axes = plt.subplots(len(indices), 4, figsize=(12, 3 * len(indices)), squeeze=False)
     for row, i in zip(axes, indices, strict=True):
-        lr, hr, _ = (t.to(precision.device) for t in val[i])
+        lr, hr, _, _ = (t.to(precision.device) for t in val[i])
         bic = bicubic_model(lr[None], val.scale)[0]
         with precision.autocast():
             sr = g(precision.tensor(lr[None])).float()[0]

@@ -37,6 +37,7 @@ class EvaluateOptions:
     data_range: float | None = None  # None: 255 for uint8, else the stored normalisation's widest band
     window: int = 512  # HR px per side of a streaming window in the raster modes (bounds memory)
     precision: str = "auto"  # the model's: auto (bf16 where the CPU/GPU runs it natively), fp32, bf16
+    softness: float | None = None  # conditioned models: input blur in HR px; None: estimated (tile/scene)
 
 
 DEFAULTS = EvaluateOptions()

@@ -45,7 +45,8 @@ from satsr.rundir import BEST, CHECKPOINT, CONFIG, CURVES, FINAL, LOG, PSNR, pre
 from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
-ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "d_features", "d_head")  # fixed on resume
+# fixed on resume
+ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "conditioned", "d_features", "d_head")
 
 
 @dataclass
@@ -204,9 +205,11 @@ def _loader(run: Run, train: TileDataset) -> Iterator[list[torch.Tensor]]:
     return iter(loader)
 
 
-def _to_device(run: Run, batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    lr, hr, valid = batch
-    return run.precision.tensor(lr), run.precision.tensor(hr), valid.to(run.device, non_blocking=True)
+def _to_device(run: Run, batch: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    lr, hr, valid, softness = batch
+    device = run.device
+    lr, hr = run.precision.tensor(lr), run.precision.tensor(hr)
+    return lr, hr, valid.to(device, non_blocking=True), softness.to(device, non_blocking=True)
 
 
 def _checked(run: Run, metrics: dict[str, Any]) -> dict[str, float]:

@@ -22,7 +22,7 @@ from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader, DatasetWriter
 
 from satsr.errors import SatsrError, UsageError
-from satsr.inference import TileRunner
+from satsr.inference import TileRunner, scene_softness
 from satsr.normalise import Normalisation
 from satsr.outputs import atomic_output
 from satsr.precision import DEVICE_NAME, Precision, resolve_device, resolve_precision
@@ -57,6 +57,7 @@ class UpscaleOptions:
     overviews: bool = False  # add internal overviews to a plain GeoTIFF (a COG always has them)
     creation_options: tuple[tuple[str, str], ...] = ()  # GDAL creation options (--co KEY=VALUE), upper-case
     ignore_gsd: bool = False  # upscale scenes whose pixel size is not the weights' (with a warning)
+    softness: float | None = None  # conditioned weights: input blur in HR px; None = estimated per scene
     overwrite: bool = False  # replace an existing output
 
     def __post_init__(self) -> None:
@@ -158,13 +159,15 @@ def _write_scene(job: _Job, path: Path, progress: Progress, creation: bool = Tru
     creation_options = options.creation_options if creation else ()
     profile = output_profile(ds, weights.scale, bands, mode == "alpha", creation_options)
     runner = TileRunner(weights.generator, job.normalisation, job.precision)
+    softness = scene_softness(ds, bands, runner, options.softness)
+    tags = job.resolution | ({} if softness is None else {"SATSR_SOFTNESS": f"{softness:.3f}"})
     batch_size = options.batch_size or (8 if job.precision.device.type == "cuda" else 1)
     hr_total = profile["width"] * profile["height"]
     tally = _Tally(progress, tile_count(ds.width, ds.height, options.tile), hr_total)
     batches = _batched(plan_tiles(ds.width, ds.height, options.tile, margin), batch_size)
     with rasterio.open(path, "w", **profile) as dst, ThreadPoolExecutor(1) as reader, \
             ThreadPoolExecutor(1) as writer:  # fmt: skip
-        describe_output(dst, ds, bands, mode, weights, job.precision, job.resolution)
+        describe_output(dst, ds, bands, mode, weights, job.precision, tags)
         reading = reader.submit(_read_batch, ds, next(batches, []), runner, bands)
         writing: Future[None] | None = None
         while (batch := reading.result()).jobs:

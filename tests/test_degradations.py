@@ -33,13 +33,16 @@ def test_random_degradation_is_seeded_and_spans_sharp_to_soft(rng: np.random.Gen
     hr, params = _hr(rng), RandomDegradation()
     margin = params.margin(4)
     assert margin % 4 == 0 and margin >= 3 * params.sigma_max
-    draws = [degrade_random(hr, params, np.random.default_rng(seed), 4, margin) for seed in range(40)]
+    results = [degrade_random(hr, params, np.random.default_rng(seed), 4, margin) for seed in range(40)]
+    draws, softness = [d for d, _ in results], np.array([s for _, s in results])
     side = (96 - 2 * margin) // 4
     assert all(d.shape == (3, side, side) and d.dtype == np.uint8 for d in draws)
-    again = degrade_random(hr, params, np.random.default_rng(3), 4, margin)
-    assert np.array_equal(again, draws[3])
-    detail = [float(np.abs(laplace(d[0].astype(float))).mean()) for d in draws]
-    assert max(detail) > 2 * min(detail), detail  # from sharp to soft, not one fixed blur
+    again, again_softness = degrade_random(hr, params, np.random.default_rng(3), 4, margin)
+    assert np.array_equal(again, draws[3]) and again_softness == softness[3]
+    detail = np.array([float(np.abs(laplace(d[0].astype(float))).mean()) for d in draws])
+    assert detail.max() > 2 * detail.min(), detail  # from sharp to soft, not one fixed blur
+    # the softness a draw reports is its blur: 0 for some, up to ~sigma_max, and softer draws lose detail
+    assert softness.min() == 0 and 1.5 < softness.max() <= 4 and np.corrcoef(softness, detail)[0, 1] < -0.5
 
 
 def test_sharpest_draw_is_the_antialiased_bicubic_benchmark(rng: np.random.Generator) -> None:
@@ -51,7 +54,8 @@ def test_sharpest_draw_is_the_antialiased_bicubic_benchmark(rng: np.random.Gener
     want = np.clip(np.rint(bicubic.numpy()), 0, 255)[:, 3:-3, 3:-3]
     kernels_seen = 0
     for seed in range(12):  # the kernel is drawn too: some draws are bicubic, and those match exactly
-        lr = degrade_random(hr, params, np.random.default_rng(seed), 4, margin)
+        lr, softness = degrade_random(hr, params, np.random.default_rng(seed), 4, margin)
+        assert softness == 0
         kernels_seen += int(np.abs(lr.astype(int) - want).max() <= 1)
     assert 0 < kernels_seen < 12
 
@@ -85,10 +89,12 @@ def test_dataset_redraws_lr_of_degraded_datasets_only(make_prepared: Callable[..
     n_pairs = len(TileDataset(sources[:1], "train"))
     for index, seed in ((0, 5), (n_pairs, 5), (n_pairs + 1, 9)):
         a, b, again = stored[(index, seed)], fresh[(index, seed)], fresh[(index, seed)]
-        assert all(torch.equal(x, y) for x, y in zip(b, again, strict=True))  # a function of (tile, seed)
+        assert all(torch.equal(x, y) for x, y in zip(b[:3], again[:3], strict=True))  # a function of
+        assert torch.allclose(b[3], again[3], equal_nan=True)  # (tile, seed), the softness too
         assert b[0].shape == (3, 8, 8) and b[1].shape == (3, 32, 32) and b[2].shape == (32, 32)
+        assert torch.isnan(a[3]) and torch.isnan(b[3]) == (index < n_pairs)  # known for drawn LR only
         if index < n_pairs:  # real pairs keep their real LR
-            assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+            assert all(torch.equal(x, y) for x, y in zip(a[:3], b[:3], strict=True))
         else:
             assert not torch.equal(a[0], b[0])
     val = TileDataset(sources, "val", redegrade=RandomDegradation())
@@ -107,7 +113,8 @@ def test_invalid_hr_pixels_do_not_darken_the_drawn_lr(make_prepared: Callable[..
     clean = dict(noise_prob=0.0, sharpen_prob=0.0, jpeg_prob=0.0, sharp_prob=0.0)
     dataset = TileDataset(open_sources([root]), "train", 48, RandomDegradation(**clean))
     for seed in range(6):
-        lr, hr, valid = dataset[(0, seed)]
+        lr, hr, valid, softness = dataset[(0, seed)]
+        assert softness > 0
         assert lr.min() >= 199 / 255 - 1e-6, seed  # without the fill, the blur pulls it to ~150 DN
         assert not valid.all() and torch.all(hr[:, ~valid] == 0)  # HR as stored: the loss masks them
 
