@@ -115,11 +115,19 @@ def _apply(opt: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor, cl
 def pretrain_step(nets: Nets, batch: Batch, cfg: TrainConfig, autocast: Autocast) -> dict[str, torch.Tensor]:
     lr, hr, valid, softness = batch
     with autocast():
-        sr = nets.g(lr, softness)
+        sr = _generate(nets, lr, softness)
     pixel = masked_l1(sr, hr, valid)
     loss, estimator = _with_estimator(nets, pixel, softness)
     _apply(nets.opt_g, nets.g, loss, cfg.grad_clip)
     return {"loss_g": loss.detach(), "loss_pixel": pixel.detach(), **estimator}
+
+
+def _generate(nets: Nets, lr: torch.Tensor, softness: torch.Tensor) -> torch.Tensor:
+    """G's output; a softness-conditioned G is also told the known softness of each sample (any other
+    registered generator takes the LR alone)."""
+    if getattr(unwrap(nets.g), "estimator", None) is None:
+        return nets.g(lr)
+    return nets.g(lr, softness)
 
 
 def _with_estimator(
@@ -174,7 +182,7 @@ def adversarial_step(
 ) -> dict[str, torch.Tensor | float]:
     lr, hr, valid, softness = batch
     with autocast():
-        sr = nets.g(lr, softness)
+        sr = _generate(nets, lr, softness)
     fake = sr.detach()
     loss_d, real_scores, fake_scores = d_update(nets.d, nets.opt_d, hr, fake, cfg, autocast)
     judge = lookahead(nets, hr, fake, cfg, autocast) if cfg.d_unroll else unwrap(nets.d)

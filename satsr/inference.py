@@ -10,6 +10,7 @@ float noise: no seams, no blending needed.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ class TileRunner:
         return [self.normalisation.inverse(core_of(hr, job, scale)) for hr, job in zip(y, jobs, strict=True)]
 
 
-def set_softness(generator: nn.Module, given: float | None) -> bool:
+def set_softness(generator: Any, given: float | None) -> bool:
     """Give a conditioned generator a fixed input softness (None: it estimates per input); False for a blind
     generator, which refuses a given value."""
     if getattr(generator, "estimator", None) is None:
@@ -74,7 +75,7 @@ def scene_softness(
     """Fix a softness-conditioned generator's input softness for a whole scene (tiles must not disagree):
     `given` (the user's knob), else the median estimate over a grid of fully valid windows. None for a
     blind generator, which refuses the knob."""
-    generator = runner.generator
+    generator: Any = runner.generator  # a conditioned srresnet (checked below)
     if not set_softness(generator, given):
         return None
     if given is None:
