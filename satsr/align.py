@@ -1,6 +1,7 @@
 """Pair alignment: an HR raster read on the exact scale-x refinement of an LR raster's grid (same grid, an
 integer-pixel shift, or a warp), the checks that a pair can be aligned at all, and satsr's one comparison
-of two grids (`grids_match`, to GRID_TOLERANCE of a pixel). GeoTIFF reads themselves are in raster.py.
+of two grids (`grids_match`, to GRID_TOLERANCE of a pixel). `coarsened` reads an aerial raster at a coarser
+ground pixel. GeoTIFF reads themselves are in raster.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from satsr.errors import DataError, GeoMismatchError
-from satsr.raster import check_georeferenced, select_bands
+from satsr.gsd import gsd_of
+from satsr.raster import check_georeferenced, has_mask, select_bands
 from satsr.tiling import clip
 
 GRID_TOLERANCE = 1e-3  # fraction of a pixel under which two grids count as identical (float noise)
@@ -116,6 +118,27 @@ def aligned_hr(
     add_alpha = ColorInterp.alpha not in hr_src.colorinterp  # a source alpha band is carried over as is
     with WarpedVRT(hr_src, resampling=resampling, add_alpha=add_alpha, **vrt_options) as vrt:
         # alpha from the warper marks pixels outside the HR or masked in it (nodata, mask, alpha)
+        yield GridReader(vrt, width, height, transform, (0, 0))
+
+
+@contextmanager
+def coarsened(src: DatasetReader, gsd_m: float) -> Iterator[Any]:
+    """A reader of `src` resampled to `gsd_m` ground pixels (area average, same CRS, origin and extent):
+    aerial imagery made as coarse as the HR of another sensor's model (10 cm aerial read as 30 cm HR, whose
+    4x LR is 1.2 m). `read_window` works on the result; pixels masked in `src` read as invalid."""
+    native = gsd_of(src.crs, src.transform, src.width, src.height)
+    if native is None:
+        raise DataError(f"{src.name}: not georeferenced, so its ground pixel is unknown; drop --hr-gsd or "
+                        "use a georeferenced raster")  # fmt: skip
+    factor = gsd_m / native
+    if factor < 1 - PIXEL_SIZE_TOLERANCE:
+        raise DataError(f"{src.name}: --hr-gsd {gsd_m} m is finer than its {native:.3g} m pixels; give "
+                        f"{native:.3g} m or more (it only coarsens)")  # fmt: skip
+    width, height = int(src.width / factor), int(src.height / factor)
+    transform = src.transform * Affine.scale(src.width / width, src.height / height)
+    add_alpha = has_mask(src) and ColorInterp.alpha not in src.colorinterp  # unmasked: the fill rule runs
+    vrt_options = {"crs": src.crs, "transform": transform, "width": width, "height": height}
+    with WarpedVRT(src, resampling=Resampling.average, add_alpha=add_alpha, **vrt_options) as vrt:
         yield GridReader(vrt, width, height, transform, (0, 0))
 
 

@@ -74,6 +74,7 @@ def prepare(
     noise_sigma: Annotated[float, typer.Option(help="--degrade: Gaussian noise sigma in DN.")] = 1.0,
     jpeg_quality: Annotated[int | None, typer.Option(help="--degrade: JPEG round trip quality.")] = None,
     kernel: Annotated[str, typer.Option(help="--degrade: downsampling: area, bicubic or bilinear.")] = "area",
+    hr_gsd: Annotated[float | None, typer.Option(help="--degrade: HR ground pixel (m) to read at.")] = None,
     luminance: Annotated[
         bool, typer.Option("--luminance", help="RGB in, 1-band Rec. 601 luma tiles out (pan training).")
     ] = False,
@@ -97,7 +98,7 @@ def prepare(
         tile=tile, stride=stride, valid_fraction=valid_fraction, min_std=min_std, max_shift=max_shift,
         val=val, test=test, block=block, seed=seed, bands=tuple(band_list) if band_list else None,
         test_scenes=tuple(n.strip() for n in (test_scenes or "").split(",") if n.strip()),
-        fill=FillRule(value=fill), scale=scale, luminance=luminance,
+        fill=FillRule(value=fill), scale=scale, luminance=luminance, hr_gsd=hr_gsd,
     )  # fmt: skip
     degradation = Degradation(*sigma, noise_sigma, jpeg_quality, scale, kernel) if degrade else None
     with views.rich_progress() as report:

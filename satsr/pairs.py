@@ -19,7 +19,7 @@ from affine import Affine
 from rasterio.windows import Window
 from scipy import ndimage
 
-from satsr.align import aligned_hr, check_pair
+from satsr.align import aligned_hr, check_pair, coarsened
 from satsr.degrade import area_downsample
 from satsr.raster import fill_invalid, gdal_env, has_mask, open_raster, read_window, select_bands
 from satsr.scenes import SceneSource
@@ -148,13 +148,16 @@ class SceneReader:
 
 @contextmanager
 def open_scene(
-    source: SceneSource, bands: list[int] | None, scale: int, fill: FillRule
+    source: SceneSource, bands: list[int] | None, scale: int, fill: FillRule, hr_gsd: float | None = None
 ) -> Iterator[SceneReader]:
-    """Open (and validate) the rasters of a scene; the HR of a pair is read on the LR's 4x grid."""
+    """Open (and validate) the rasters of a scene; the HR of a pair is read on the LR's 4x grid, an aerial
+    raster alone at `hr_gsd` m ground pixels when given."""
     with ExitStack() as stack:
         stack.enter_context(gdal_env())  # a fixed block cache: memory stays bounded
         hr = stack.enter_context(open_raster(source.hr_path))
         if source.lr_path is None:
+            if hr_gsd is not None:
+                hr = stack.enter_context(coarsened(hr, hr_gsd))
             reader = SceneReader(source, None, hr, select_bands(hr, bands), scale, fill)
         else:
             lr = stack.enter_context(open_raster(source.lr_path))

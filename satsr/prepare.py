@@ -49,6 +49,7 @@ class PrepareConfig:
     fill: FillRule = field(default_factory=FillRule)  # black fill detection in rasters that declare no mask
     luminance: bool = False  # write 1-band Rec. 601 luma tiles of RGB scenes (training a panchromatic model)
     scale: int = SCALE  # HR px per LR px: a power of two (the model trained on the set upscales by it)
+    hr_gsd: float | None = None  # aerial only: read the HR at this ground pixel (m) first; None: its own
 
     @property
     def step(self) -> int:
@@ -75,6 +76,8 @@ class PrepareConfig:
         for name, value in (("--min-std", self.min_std), ("--max-shift", self.max_shift)):
             if not (math.isfinite(value) and value >= 0):
                 raise UsageError(f"{name} {value}: must be a finite number >= 0")
+        if self.hr_gsd is not None and not (math.isfinite(self.hr_gsd) and self.hr_gsd > 0):
+            raise UsageError(f"--hr-gsd {self.hr_gsd}: give the HR ground pixel in metres, e.g. 0.3")
         if self.fill.value is not None and not math.isfinite(self.fill.value):
             raise UsageError(f"--nodata-value {self.fill.value}: give a finite value, or 'none' for no fill")
 
@@ -122,6 +125,8 @@ def prepare(
     """Build a dataset from real pairs (degradation None) or aerial rasters (degradation given)."""
     start = time.perf_counter()
     config.check()
+    if config.hr_gsd is not None and degradation is None:
+        raise UsageError("--hr-gsd coarsens aerial rasters for --degrade; real pairs keep their own grids")
     if degradation is not None and degradation.scale != config.scale:
         raise UsageError(f"degradation scale {degradation.scale} differs from --scale {config.scale}")
     refuse_inputs([output], inputs, "dataset folder")
@@ -175,7 +180,7 @@ def _validate(sources: list[SceneSource], config: PrepareConfig) -> tuple[int, s
     seen: tuple[int, str, str] | None = None
     for source in sources:
         bands = list(config.bands) if config.bands else None
-        with open_scene(source, bands, config.scale, config.fill) as scene:
+        with open_scene(source, bands, config.scale, config.fill, config.hr_gsd) as scene:
             here = (len(scene.bands), str(scene.dtype), str(source.hr_path))
         if seen and seen[:2] != here[:2]:
             raise DataError(
@@ -194,7 +199,7 @@ def _scene_pass(
     stack: SceneStack, progress: Progress,
 ) -> _Collected:  # fmt: skip
     bands = list(config.bands) if config.bands else None
-    with open_scene(source, bands, config.scale, config.fill) as scene:
+    with open_scene(source, bands, config.scale, config.fill, config.hr_gsd) as scene:
         info = {"crs": scene.grid.crs.to_string(), "lr_transform": tuple(scene.grid.transform)[:6]}
         out = _Collected(source, info)
         total = scene.count(config.tile, config.step)

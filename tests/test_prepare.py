@@ -344,6 +344,39 @@ def test_degrade_is_deterministic_for_a_seed(
     assert np.abs(lr_a[t.index].astype(float) - area_down(hr_a[t.index])).mean() < 6
 
 
+def test_hr_gsd_reads_aerial_at_a_coarser_ground_pixel(
+    make_raster: RasterFactory, rng: np.random.Generator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    hr = smooth_image(rng, 3, 192, 192)  # 10 cm: read at 30 cm, a 3x3 area average
+    mask = np.ones(hr.shape[1:], dtype=bool)
+    mask[:3, :3] = False  # one masked 30 cm pixel in a corner
+    folder = tmp_path / "aerial"
+    folder.mkdir()
+    make_raster("aerial/site_10cm.tif", hr, res=0.1, mask=mask)
+    prepare([folder], tmp_path / "ds", replace(TINY, hr_gsd=0.3, valid_fraction=0.5), Degradation())
+    manifest = load_manifest(tmp_path / "ds")
+    assert manifest.scenes[0].lr_transform[0] == pytest.approx(1.2) and manifest.settings["hr_gsd"] == 0.3
+    _, tiles = open_manifest_scene(tmp_path / "ds", manifest.scenes[0].name)
+    coarse = hr.reshape(3, 64, 3, 64, 3).astype(np.float64).mean(axis=(2, 4))
+    for t in manifest.tiles:
+        col, row, w, h = t.lr_window
+        want = coarse[:, row * 4 : (row + h) * 4, col * 4 : (col + w) * 4]
+        got = tiles[t.index].astype(np.float64)
+        valid = got.any(axis=0)  # prepare zeroes invalid HR pixels
+        assert np.abs(got - want)[:, valid].max() <= 1  # GDAL's average, rounded
+        assert valid.all() == ((col, row) != (0, 0))  # the masked corner stays invalid
+    code, err = run_main(monkeypatch, capsys, "prepare", "--degrade", str(folder), "--hr-gsd", "0.05", "-o",
+                         str(tmp_path / "fine"))  # fmt: skip
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "site_10cm.tif: --hr-gsd 0.05 m is finer than its 0.1 m pixels; give 0.1 m or more" in err
+    lr, pair_hr = ground_pair(rng, 16)
+    pair = [make_raster("lr.tif", lr, res=LR_RES), make_raster("hr.tif", pair_hr, res=HR_RES)]
+    with pytest.raises(UsageError, match="--hr-gsd coarsens aerial rasters for --degrade"):
+        prepare(pair, tmp_path / "pairs", replace(TINY, hr_gsd=0.3))
+    assert not any((tmp_path / n).exists() for n in ("fine", "pairs"))
+
+
 def test_degrade_lr_matches_its_definition() -> None:
     hr = np.random.default_rng(0).integers(0, 255, (1, 32, 32)).astype(np.uint8)
     lr = degrade(hr, Degradation(0, 0, 0), np.random.default_rng(0))
