@@ -127,14 +127,15 @@ def coarsened(src: DatasetReader, gsd_m: float) -> Iterator[Any]:
     aerial imagery made as coarse as the HR of another sensor's model (10 cm aerial read as 30 cm HR, whose
     4x LR is 1.2 m). `read_window` works on the result; pixels masked in `src` read as invalid."""
     native = gsd_of(src.crs, src.transform, src.width, src.height)
-    if native is None:
-        raise DataError(f"{src.name}: not georeferenced, so its ground pixel is unknown; drop --hr-gsd or "
-                        "use a georeferenced raster")  # fmt: skip
+    assert native is not None, "open_raster refuses rasters without a CRS"
     factor = gsd_m / native
     if factor < 1 - PIXEL_SIZE_TOLERANCE:
         raise DataError(f"{src.name}: --hr-gsd {gsd_m} m is finer than its {native:.3g} m pixels; give "
                         f"{native:.3g} m or more (it only coarsens)")  # fmt: skip
     width, height = int(src.width / factor), int(src.height / factor)
+    if not width or not height:
+        size = f"{src.width} x {src.height} px at {native:.3g} m"
+        raise DataError(f"{src.name}: --hr-gsd {gsd_m} m is coarser than the whole raster ({size}); use less")
     transform = src.transform * Affine.scale(src.width / width, src.height / height)
     add_alpha = has_mask(src) and ColorInterp.alpha not in src.colorinterp  # unmasked: the fill rule runs
     vrt_options = {"crs": src.crs, "transform": transform, "width": width, "height": height}

@@ -370,11 +370,16 @@ def test_hr_gsd_reads_aerial_at_a_coarser_ground_pixel(
                          str(tmp_path / "fine"))  # fmt: skip
     assert code != 0 and len(err.strip().splitlines()) == 1
     assert "site_10cm.tif: --hr-gsd 0.05 m is finer than its 0.1 m pixels; give 0.1 m or more" in err
+    with pytest.raises(DataError, match=r"--hr-gsd 100\.0 m is coarser than the whole raster"):
+        prepare([folder], tmp_path / "huge", replace(TINY, hr_gsd=100.0), Degradation())
+    plain = make_raster("nowhere.tif", hr, crs=None)
+    with pytest.raises(DataError, match=r"nowhere\.tif: has no CRS; assign one first"):
+        prepare([plain], tmp_path / "plain_ds", replace(TINY, hr_gsd=0.3), Degradation())
     lr, pair_hr = ground_pair(rng, 16)
     pair = [make_raster("lr.tif", lr, res=LR_RES), make_raster("hr.tif", pair_hr, res=HR_RES)]
     with pytest.raises(UsageError, match="--hr-gsd coarsens aerial rasters for --degrade"):
         prepare(pair, tmp_path / "pairs", replace(TINY, hr_gsd=0.3))
-    assert not any((tmp_path / n).exists() for n in ("fine", "pairs"))
+    assert not any((tmp_path / n).exists() for n in ("fine", "huge", "plain_ds", "pairs"))
 
 
 def test_degrade_lr_matches_its_definition() -> None:
