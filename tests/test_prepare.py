@@ -372,6 +372,8 @@ def test_hr_gsd_reads_aerial_at_a_coarser_ground_pixel(
     assert "site_10cm.tif: --hr-gsd 0.05 m is finer than its 0.1 m pixels; give 0.1 m or more" in err
     with pytest.raises(DataError, match=r"--hr-gsd 100\.0 m is coarser than the whole raster"):
         prepare([folder], tmp_path / "huge", replace(TINY, hr_gsd=100.0), Degradation())
+    with pytest.raises(UsageError, match=r"--hr-gsd -0\.3: give the HR ground pixel in metres"):
+        prepare([folder], tmp_path / "negative", replace(TINY, hr_gsd=-0.3), Degradation())
     plain = make_raster("nowhere.tif", hr, crs=None)
     with pytest.raises(DataError, match=r"nowhere\.tif: has no CRS; assign one first"):
         prepare([plain], tmp_path / "plain_ds", replace(TINY, hr_gsd=0.3), Degradation())
@@ -379,7 +381,7 @@ def test_hr_gsd_reads_aerial_at_a_coarser_ground_pixel(
     pair = [make_raster("lr.tif", lr, res=LR_RES), make_raster("hr.tif", pair_hr, res=HR_RES)]
     with pytest.raises(UsageError, match="--hr-gsd coarsens aerial rasters for --degrade"):
         prepare(pair, tmp_path / "pairs", replace(TINY, hr_gsd=0.3))
-    assert not any((tmp_path / n).exists() for n in ("fine", "huge", "plain_ds", "pairs"))
+    assert not any((tmp_path / n).exists() for n in ("fine", "huge", "negative", "plain_ds", "pairs"))
 
 
 def test_degrade_lr_matches_its_definition() -> None:
