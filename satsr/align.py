@@ -132,6 +132,7 @@ def coarsened(src: DatasetReader, gsd_m: float) -> Iterator[Any]:
     if factor < 1 - PIXEL_SIZE_TOLERANCE:
         raise DataError(f"{src.name}: --hr-gsd {gsd_m} m is finer than its {native:.3g} m pixels; give "
                         f"{native:.3g} m or more (it only coarsens)")  # fmt: skip
+    factor = max(factor, 1.0)  # within the tolerance of its own pixel: its own grid, never past its edge
     width, height = int(src.width / factor), int(src.height / factor)
     if not width or not height:
         size = f"{src.width} x {src.height} px at {native:.3g} m"
