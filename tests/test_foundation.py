@@ -117,6 +117,24 @@ def test_read_window_honours_mask_and_outside(make_raster, rng) -> None:
     assert not valid[1, 1] and valid[2, 2]  # the masked pixel, then a valid one
 
 
+def test_a_band_at_nodata_beside_valid_ones_is_data_in_plain_and_warped_reads(make_raster, rng) -> None:
+    from rasterio.windows import Window
+
+    from satsr.align import coarsened
+    from satsr.gsd import gsd_of
+
+    data = rng.integers(0, 250, (3, 8, 8), dtype=np.uint8)
+    data[0, 2, 3] = 255  # saturated in red only: a bright roof under nodata 255
+    data[:, 5, 5] = 255  # every band at nodata: a hole
+    path = make_raster("nd255.tif", data, nodata=255)
+    with open_raster(path) as src:
+        _, valid = read_window(src, Window(0, 0, 8, 8), [1, 2, 3])
+        with coarsened(src, gsd_of(src.crs, src.transform, 8, 8)) as warped:  # the warper, on its own grid
+            _, warped_valid = read_window(warped, Window(0, 0, 8, 8), [1, 2, 3])
+    assert valid[2, 3] and not valid[5, 5] and valid.sum() == 63
+    assert np.array_equal(valid, warped_valid)
+
+
 def test_open_raster_errors(tmp_path, make_raster, rng) -> None:
     (tmp_path / "x.tif").write_text("not a raster")
     with pytest.raises(DataError, match=r"x\.tif: not a readable raster"):
