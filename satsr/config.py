@@ -69,6 +69,7 @@ class TrainConfig:
     degrade_sharpen_prob: float = 0.2  # random: LR unsharp mask (vendor sharpening)
     degrade_second_prob: float = 0.2  # random: second-order LR blur
     degrade_jpeg_prob: float = 0.25  # random: JPEG round trip (quality 60-95)
+    degrade_stored_prob: float = 0.0  # random: training crops that keep their stored LR (prepare's recipe)
     init_weights: str = ""  # start G from these weights (fine-tuning): gan, psnr, FILE or RUN_DIR; "": random
 
     def __post_init__(self) -> None:

@@ -120,7 +120,7 @@ class TileDataset(Dataset):
         else:
             valid = np.ones(hr.shape[1:], dtype=bool)
         softness = float("nan")
-        if self.redegrade is not None and self.sources[source].manifest.degradation is not None:
+        if self._draws_lr(source, seed):
             lr, hr, valid, softness = self._redegraded(hr, valid, index, seed)
         elif self.hr_crop is not None and seed is not None:
             rng = np.random.default_rng(seed)
@@ -130,6 +130,14 @@ class TileDataset(Dataset):
         valid_t = torch.from_numpy(np.ascontiguousarray(valid))
         return torch.from_numpy(lr_n), torch.from_numpy(hr_n), valid_t, torch.tensor(softness)
 
+
+    def _draws_lr(self, source: int, seed: int | None) -> bool:
+        """Whether this item's LR is drawn anew: a degraded dataset's, unless a training crop keeps its
+        stored LR (`stored_prob`, from its own stream of the item's seed; whole tiles always draw)."""
+        if self.redegrade is None or self.sources[source].manifest.degradation is None:
+            return False
+        keep = self.redegrade.stored_prob
+        return seed is None or keep == 0 or np.random.default_rng([seed, 3]).random() >= keep
 
     def _redegraded(
         self, hr: np.ndarray, valid: np.ndarray, index: int, seed: int | None

@@ -101,6 +101,26 @@ def test_dataset_redraws_lr_of_degraded_datasets_only(make_prepared: Callable[..
     assert torch.equal(val[len(val) - 1][0], val[len(val) - 1][0])  # whole tiles: a fixed draw per tile
 
 
+def test_stored_prob_keeps_the_prepared_recipe_for_that_share_of_crops(
+    make_prepared: Callable[..., Path],
+) -> None:
+    sources = open_sources([make_prepared("aerial", lr_tile=16, degraded=True)])
+    stored = TileDataset(sources, "train", 32)
+    mixed = TileDataset(sources, "train", 32, RandomDegradation(stored_prob=0.5))
+    kept = []
+    for seed in range(40):
+        a, b = stored[(0, seed)], mixed[(0, seed)]
+        same = all(torch.equal(x, y) for x, y in zip(a[:3], b[:3], strict=True))
+        assert same == bool(torch.isnan(b[3]))  # a kept crop is the stored one, softness unknown
+        assert torch.equal(b[0], mixed[(0, seed)][0])  # a function of (tile, seed): resume stays exact
+        kept.append(same)
+    assert 10 <= sum(kept) <= 30
+    val = TileDataset(sources, "val", redegrade=RandomDegradation(stored_prob=1.0))
+    assert not torch.isnan(val[0][3])  # whole tiles (validation) always draw
+    with pytest.raises(UsageError, match="probabilities"):
+        RandomDegradation(stored_prob=1.5)
+
+
 def test_invalid_hr_pixels_do_not_darken_the_drawn_lr(make_prepared: Callable[..., Path]) -> None:
     root = make_prepared("aerial", lr_tile=16, degraded=True)
     hr_path = scene_paths(root, "scene")[1]
