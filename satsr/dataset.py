@@ -130,7 +130,6 @@ class TileDataset(Dataset):
         valid_t = torch.from_numpy(np.ascontiguousarray(valid))
         return torch.from_numpy(lr_n), torch.from_numpy(hr_n), valid_t, torch.tensor(softness)
 
-
     def _draws_lr(self, source: int, seed: int | None) -> bool:
         """Whether this item's LR is drawn anew: a degraded dataset's, unless a training crop keeps its
         stored LR (`stored_prob`, from its own stream of the item's seed; whole tiles always draw)."""
