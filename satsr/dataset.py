@@ -135,8 +135,7 @@ class TileDataset(Dataset):
         stored LR (`stored_prob`, from its own stream of the item's seed; whole tiles always draw)."""
         if self.redegrade is None or self.sources[source].manifest.degradation is None:
             return False
-        keep = self.redegrade.stored_prob
-        return seed is None or keep == 0 or np.random.default_rng([seed, 3]).random() >= keep
+        return seed is None or np.random.default_rng([seed, 3]).random() >= self.redegrade.stored_prob
 
     def _redegraded(
         self, hr: np.ndarray, valid: np.ndarray, index: int, seed: int | None
