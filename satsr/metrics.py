@@ -10,7 +10,7 @@ Values are compared in native units (e.g. 0-255 for uint8) against an explicit `
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.ndimage import binary_erosion
@@ -23,6 +23,7 @@ from satsr.tiling import downscale_mask
 SSIM_WIN = 7  # skimage's default window; SSIM near a tile edge or a masked pixel is not scored
 SHARPNESS_BLOCK = 64  # HR px: FFT block for the sharpness score (fully valid blocks only)
 SHARPNESS_CUTOFF = 0.25  # fraction of Nyquist above which spectral energy counts as detail
+PLACE_PX = 512  # HR px per side of a place for PSNR's gain interval: neighbouring tiles share land cover
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class MetricResult:
     bands: tuple[float, ...]  # the same, per band
     count: int  # pixels (or blocks, for sharpness) that entered the score
     extra: dict[str, float] = field(default_factory=dict)  # labelled secondary figures
+    places: dict[str, tuple[float, int]] = field(default_factory=dict)  # PSNR: error sum, count per place
 
 
 def psnr_from_mse(mse: float, data_range: float) -> float:
@@ -89,6 +91,7 @@ class _ErrorSums(Metric):
         self.total = np.zeros(bands)
         self.count = 0  # scored pixels (the same in every band: masks are per pixel)
         self.tile_psnr: list[float] = []
+        self.places: dict[str, tuple[float, int]] = {}  # place_key -> (error sum, values): for paired gains
 
     def update(self, s: Sample) -> None:
         assert s.hr is not None
@@ -100,6 +103,9 @@ class _ErrorSums(Metric):
         self.total += sums
         self.count += n
         self.tile_psnr.append(psnr_from_mse(float(sums.sum()) / (n * self.bands), self.data_range))
+        key = place_key(s.origin, len(self.tile_psnr))
+        error, values = self.places.get(key, (0.0, 0))
+        self.places[key] = (error + float(sums.sum()), values + n * self.bands)
 
     def _means(self) -> tuple[float, np.ndarray]:
         if self.count == 0:
@@ -134,8 +140,17 @@ class Psnr(_ErrorSums):
         per_band = np.array([psnr_from_mse(float(m), self.data_range) for m in bands])
         finite = [p for p in self.tile_psnr if math.isfinite(p)]
         tile_mean = float(np.mean(finite)) if finite else math.nan
-        return self._result(psnr_from_mse(overall, self.data_range), per_band, self.count,
-                            mean_tile_psnr=tile_mean)  # fmt: skip
+        result = self._result(psnr_from_mse(overall, self.data_range), per_band, self.count,
+                              mean_tile_psnr=tile_mean)  # fmt: skip
+        return replace(result, places=dict(self.places))
+
+
+def place_key(origin: tuple[str, int, int] | None, tile: int) -> str:
+    """The block of PLACE_PX HR px a tile starts in ("scene/row/col"); without an origin, its own place."""
+    if origin is None:
+        return f"tile {tile}"
+    scene, row, col = origin
+    return f"{scene}/{row // PLACE_PX}/{col // PLACE_PX}"
 
 
 class Ssim(Metric):

@@ -152,6 +152,9 @@ def render_evaluation(report: EvaluationReport, stderr: bool = False) -> None:
             values = [report.scores[m][key].extra["mean_tile_psnr"] for m in ("sr", *baselines)]
             table.add_row("  mean tile PSNR", *(f"{v:.4g}" for v in values), *[""] * len(baselines),
                           style="dim")  # fmt: skip
+            intervals = [report.psnr_gain_interval(b) for b in baselines]
+            table.add_row("  gain, 95 %", *[""] * (1 + len(baselines)),
+                          *(f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in intervals), style="dim")  # fmt: skip
         if key == "realism":
             realism_rows(table, [report.scores[m][key].extra for m in ("sr", *baselines)], len(baselines))
     Console(stderr=stderr).print(table)
@@ -201,7 +204,8 @@ def evaluation_caption(report: EvaluationReport) -> str:
     precision = f"; model in {report.settings['precision']}" if "precision" in report.settings else ""
     return (
         f"{counts}; {report.seconds:.1f} s{precision}. Δ = SR minus baseline. PSNR from the MSE pooled over "
-        "all scored pixels; LR PSNR: SR area-averaged onto the LR grid vs LR; sharpness: HF energy SR/HR."
+        "all scored pixels; gain, 95 %: paired bootstrap over places; LR PSNR: SR area-averaged onto the LR "
+        "grid vs LR; sharpness: HF energy SR/HR."
     )
 
 

@@ -51,6 +51,27 @@ def test_psnr_mse_match_skimage_and_pool_across_tiles(rng: np.random.Generator) 
     assert out["psnr"].extra["mean_tile_psnr"] != pytest.approx(out["psnr"].overall, abs=0.05)
 
 
+def test_psnr_gain_interval_redraws_whole_places(rng: np.random.Generator) -> None:
+    """Half the error at every place is 10 log10 2 dB in every bootstrap draw; a gain that changes sign
+    from place to place gives an interval around zero; places that do not match give no interval."""
+    from satsr.metrics import place_key
+    from satsr.report import paired_psnr_interval
+
+    base = {f"p{i}": (float(e), 300) for i, e in enumerate(rng.uniform(50, 500, 12))}
+    half = {k: (e / 2, n) for k, (e, n) in base.items()}
+    assert paired_psnr_interval(half, base) == pytest.approx((10 * math.log10(2),) * 2)
+    a = {f"p{i}": (1.0 if i % 2 else 4.0, 300) for i in range(12)}
+    b = {f"p{i}": (4.0 if i % 2 else 1.0, 300) for i in range(12)}
+    low, high = paired_psnr_interval(a, b)
+    assert low < -0.5 and high > 0.5  # swapped errors: a gain of 0 dB, uncertain in both directions
+    assert all(map(math.isnan, paired_psnr_interval(half, base | {"other": (1.0, 300)})))
+    # tiles in the same block of PLACE_PX HR px are one place; a tile without origin is its own
+    scored = score([Sample(h + 3, h, np.ones((8, 8), bool), np.ones((8, 8), bool), origin=("s", r, 0))
+                    for h, r in ((np.zeros((3, 8, 8)), r) for r in (0, 256, 600))])["psnr"]  # fmt: skip
+    assert scored.places == {"s/0/0": (2 * 9 * 192.0, 2 * 192), "s/1/0": (9 * 192.0, 192)}
+    assert place_key(None, 7) == "tile 7"
+
+
 def test_identical_and_constant_images(rng: np.random.Generator) -> None:
     hr = smooth_image(rng, 3, 32, 32)
     same = score([sample(hr, hr)], "psnr,mse,ssim,sharpness")
@@ -141,12 +162,16 @@ def tiny_weights(path: Path, trained: bool) -> Path:
     return save_tiny_weights(path, g, metadata={"command": "test"})
 
 
-def test_dataset_mode_fresh_generator_equals_bicubic(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_dataset_mode_fresh_generator_equals_bicubic(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("satsr.metrics.PLACE_PX", 48)  # one place per 48 px HR tile
     data = make_dataset(tmp_path / "data", rng)
     report = evaluate_dataset(tiny_weights(tmp_path / "w.safetensors", False), data,
                               EvaluateOptions(batch=2, figure_tiles=2))  # fmt: skip
-    assert report.counts["tiles"] == 3
+    assert report.counts["tiles"] == 3 and len(report.scores["sr"]["psnr"].places) == 3
     assert report.gain("bicubic", "psnr") == 0.0  # an untrained generator is exactly bicubic
+    assert report.psnr_gain_interval("bicubic") == (0.0, 0.0)  # ... at every place, in every draw
     assert report.scores["sr"]["sharpness"].overall < 1.0
     assert report.scores["lanczos"]["psnr"].overall > 30  # smooth imagery: every interpolator does well
     assert len(report.crops) == 2 and report.crops[0]["HR"].shape == (3, 48, 48)
@@ -167,6 +192,8 @@ def test_dataset_mode_end_to_end_cli(tmp_path: Path, rng: np.random.Generator) -
     assert set(report["scores"]) == {"sr", "bicubic", "lanczos"}
     assert set(report["scores"]["sr"]) == {"psnr", "mse", "ssim"}
     assert report["gain_over"]["bicubic"]["psnr"] != 0
+    # 3 tiles of one scene, all within one place: too few places for an interval, said as nan
+    assert report["psnr_gain_interval"]["bicubic"] == ["nan", "nan"] and "gain, 95 %" in result.stdout
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "PSNR" in result.stdout and "lanczos" in result.stdout
     again = run_cli(*args)
