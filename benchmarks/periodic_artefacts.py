@@ -22,24 +22,39 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from satsr.manifest import load_manifest, open_scene  # noqa: E402
-from satsr.weights import load_weights  # noqa: E402
+from satsr.weights import LoadedWeights, load_weights  # noqa: E402
 
 PEAKS = {"1/4 x": (0, 4), "1/4 y": (4, 0), "1/4 diag": (4, 4), "1/2 y": (2, 0), "1/2 x": (0, 2)}  # 1/period
 
 
-def peak_ratios(images: np.ndarray) -> list[float]:
-    """(N, C, S, S) images -> the mean Hann-windowed power spectrum's value at each of PEAKS over the
-    median of the ring 2-4 bins around it."""
+CHUNK = 32  # tiles per forward pass: memory stays bounded on a split of any size
+
+
+def power(images: np.ndarray) -> np.ndarray:
+    """(N, C, S, S) images -> the sum over tiles of the Hann-windowed power spectrum of their band mean."""
     size = images.shape[-1]
-    window = np.outer(np.hanning(size), np.hanning(size))
-    grey = images.mean(axis=1)
-    power = (np.abs(np.fft.fft2((grey - grey.mean(axis=(1, 2), keepdims=True)) * window)) ** 2).mean(0)
-    ratios = []
+    grey = images.astype(np.float64).mean(axis=1)
+    grey -= grey.mean(axis=(1, 2), keepdims=True)
+    return (np.abs(np.fft.fft2(grey * np.outer(np.hanning(size), np.hanning(size)))) ** 2).sum(0)
+
+
+def peak_ratios(spectrum: np.ndarray) -> list[float]:
+    """The spectrum at each of PEAKS over the median of the ring 2-4 bins around it."""
+    size, ratios = spectrum.shape[-1], []
     for fy, fx in ((size // d if d else 0 for d in peak) for peak in PEAKS.values()):
-        ring = [power[(fy + dy) % size, (fx + dx) % size] for dy in range(-4, 5) for dx in range(-4, 5)
+        ring = [spectrum[(fy + dy) % size, (fx + dx) % size] for dy in range(-4, 5) for dx in range(-4, 5)
                 if max(abs(dy), abs(dx)) >= 2]  # fmt: skip
-        ratios.append(float(power[fy, fx] / np.median(ring)))
+        ratios.append(float(spectrum[fy, fx] / np.median(ring)))
     return ratios
+
+
+def upscale(weights: LoadedWeights, lr: np.ndarray) -> np.ndarray:
+    """(N, C, s, s) native LR -> (N, C, 4s, 4s) native SR, as the generator alone makes it (fp32)."""
+    norm = weights.normalisation  # works on (C, ...): the tile axis goes second
+    x = torch.from_numpy(norm.forward(lr.swapaxes(0, 1)).swapaxes(0, 1).copy())
+    with torch.no_grad():
+        sr = weights.generator.eval()(x).numpy()
+    return norm.inverse(sr.swapaxes(0, 1)).swapaxes(0, 1)
 
 
 def main() -> None:
@@ -48,23 +63,20 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--model", action="append", help="weights (repeat); default: psnr and gan")
     args = parser.parse_args()
-    manifest = load_manifest(args.dataset)
-    lr, hr = [], []
-    for tile in manifest.split(args.split):
-        lr_stack, hr_stack = open_scene(args.dataset, tile.scene)
-        lr.append(np.asarray(lr_stack[tile.index])), hr.append(np.asarray(hr_stack[tile.index]))
-    print(f"| {args.dataset.name} {args.split} ({len(lr)} tiles) | {' | '.join(PEAKS)} |")
+    tiles = load_manifest(args.dataset).split(args.split)
+    models = {name: load_weights(name) for name in args.model or ["psnr", "gan"]}
+    spectra: dict[str, np.ndarray] = {}
+    for start in range(0, len(tiles), CHUNK):
+        stacks = [open_scene(args.dataset, t.scene) for t in tiles[start : start + CHUNK]]  # memory-mapped
+        chunk = [(np.asarray(lr[t.index]), np.asarray(hr[t.index]))
+                 for (lr, hr), t in zip(stacks, tiles[start : start + CHUNK], strict=True)]  # fmt: skip
+        lr, hr = (np.stack(side) for side in zip(*chunk, strict=True))
+        for name, images in ({"HR": hr} | {n: upscale(w, lr) for n, w in models.items()}).items():
+            spectra[name] = spectra.get(name, 0) + power(images)
+    print(f"| {args.dataset.name} {args.split} ({len(tiles)} tiles) | {' | '.join(PEAKS)} |")
     print("|---|" + "---|" * len(PEAKS))
-    rows = {"HR": np.stack(hr).astype(np.float64)}
-    for name in args.model or ["psnr", "gan"]:
-        weights = load_weights(name)
-        norm = weights.normalisation  # works on (C, ...): the tile axis goes second
-        x = torch.from_numpy(norm.forward(np.stack(lr).swapaxes(0, 1)).swapaxes(0, 1).copy())
-        with torch.no_grad():
-            sr = weights.generator.eval()(x).numpy()
-        rows[name] = norm.inverse(sr.swapaxes(0, 1)).swapaxes(0, 1).astype(np.float64)
-    for name, images in rows.items():
-        print(f"| {name} | " + " | ".join(f"{r:.1f}" for r in peak_ratios(images)) + " |")
+    for name, spectrum in spectra.items():
+        print(f"| {name} | " + " | ".join(f"{r:.1f}" for r in peak_ratios(spectrum)) + " |")
 
 
 if __name__ == "__main__":
