@@ -16,17 +16,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from satsr.baselines import run_generator  # noqa: E402
 from satsr.manifest import load_manifest, open_scene  # noqa: E402
-from satsr.weights import LoadedWeights, load_weights  # noqa: E402
+from satsr.weights import load_weights  # noqa: E402
 
 PEAKS = {"1/4 x": (0, 4), "1/4 y": (4, 0), "1/4 diag": (4, 4), "1/2 y": (2, 0), "1/2 x": (0, 2)}  # 1/period
-
-
 CHUNK = 32  # tiles per forward pass: memory stays bounded on a split of any size
 
 
@@ -48,15 +46,6 @@ def peak_ratios(spectrum: np.ndarray) -> list[float]:
     return ratios
 
 
-def upscale(weights: LoadedWeights, lr: np.ndarray) -> np.ndarray:
-    """(N, C, s, s) native LR -> (N, C, 4s, 4s) native SR, as the generator alone makes it (fp32)."""
-    norm = weights.normalisation  # works on (C, ...): the tile axis goes second
-    x = torch.from_numpy(norm.forward(lr.swapaxes(0, 1)).swapaxes(0, 1).copy())
-    with torch.no_grad():
-        sr = weights.generator.eval()(x).numpy()
-    return norm.inverse(sr.swapaxes(0, 1)).swapaxes(0, 1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path)
@@ -66,12 +55,12 @@ def main() -> None:
     tiles = load_manifest(args.dataset).split(args.split)
     models = {name: load_weights(name) for name in args.model or ["psnr", "gan"]}
     spectra: dict[str, np.ndarray] = {}
+    stacks = {scene: open_scene(args.dataset, scene) for scene in {t.scene for t in tiles}}  # memory-mapped
     for start in range(0, len(tiles), CHUNK):
-        stacks = [open_scene(args.dataset, t.scene) for t in tiles[start : start + CHUNK]]  # memory-mapped
-        chunk = [(np.asarray(lr[t.index]), np.asarray(hr[t.index]))
-                 for (lr, hr), t in zip(stacks, tiles[start : start + CHUNK], strict=True)]  # fmt: skip
-        lr, hr = (np.stack(side) for side in zip(*chunk, strict=True))
-        for name, images in ({"HR": hr} | {n: upscale(w, lr) for n, w in models.items()}).items():
+        chunk = tiles[start : start + CHUNK]
+        lr, hr = (np.stack([np.asarray(stacks[t.scene][side][t.index]) for t in chunk]) for side in (0, 1))
+        sr = {name: run_generator(w.generator, w.normalisation, lr) for name, w in models.items()}  # fp32
+        for name, images in ({"HR": hr} | sr).items():
             spectra[name] = spectra.get(name, 0) + power(images)
     print(f"| {args.dataset.name} {args.split} ({len(tiles)} tiles) | {' | '.join(PEAKS)} |")
     print("|---|" + "---|" * len(PEAKS))
