@@ -35,6 +35,7 @@ class TrainConfig:
     conditioned: bool = False  # G is told its input's softness (its own estimator learns it from the LR)
     d_features: int = 32  # discriminator base channels
     d_head: str = "global"  # discriminator output: global (a logit per image) or patch (per 16 px patch)
+    d_highpass: float = 0.0  # D judges image - Gaussian blur of this sigma (HR px): detail only; 0: all
     lr_pretrain: float = 2e-4  # generator Adam learning rate during pretraining
     lr_schedule: str = "constant"  # pretraining lr: constant, or cosine (half cosine down to a tenth)
     lr_g: float = 1e-4  # generator Adam learning rate during the adversarial phase
@@ -42,6 +43,7 @@ class TrainConfig:
     beta1: float = 0.9  # Adam beta1 of both optimisers
     beta2: float = 0.99  # Adam beta2 of both optimisers
     pixel_weight: float = 1.0  # weight of the L1 content loss in the adversarial phase
+    pixel_lowpass: float = 0.0  # adversarial phase: L1 on Gaussian blurs of this sigma (HR px) only; 0: all
     fm_weight: float = 0.0  # weight of feature matching: L1 between D's activations on SR and on HR
     adv_loss: str = "vanilla"  # vanilla (BCE with logits), wgan-gp or ragan (relativistic average)
     adv_weight: float = 5e-3  # weight of the adversarial term in the generator loss (after the ramp)
@@ -146,7 +148,7 @@ def check(cfg: TrainConfig) -> None:
     negative = ("d_unroll", "num_workers", "val_tiles", "sample_tiles", "adv_ramp_steps", "seed")
     problems += [f"{name} must be >= 0" for name in negative if getattr(cfg, name) < 0]
     weights = ("lr_pretrain", "lr_g", "lr_d", "pixel_weight", "fm_weight", "adv_weight", "gp_weight",
-               "grad_clip")  # fmt: skip
+               "grad_clip", "d_highpass", "pixel_lowpass")  # fmt: skip
     problems += [f"{n} must be a finite number >= 0 (got {getattr(cfg, n)})" for n in weights
                  if not (math.isfinite(getattr(cfg, n)) and getattr(cfg, n) >= 0)]  # fmt: skip
     if not (0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1):

@@ -24,7 +24,7 @@ from satsr.dataset import Source, same_normalisation
 from satsr.errors import WeightsError
 from satsr.generators import build_generator, read_spec
 from satsr.losses import ADV_LOSSES, d_statistics, gradient_penalty, masked_l1
-from satsr.models import Discriminator
+from satsr.models import Discriminator, gaussian_blur
 from satsr.precision import Precision
 from satsr.spec import Spec
 from satsr.weights import load_weights
@@ -66,7 +66,7 @@ def build_nets(
         g.load_state_dict(init.state_dict())
     precision.prepare(g)
     bands = spec.bands  # type: ignore[attr-defined]
-    d = precision.prepare(Discriminator(bands=bands, features=cfg.d_features, head=cfg.d_head))
+    d = precision.prepare(Discriminator(bands, cfg.d_features, cfg.d_head, cfg.d_highpass))
     device = precision.device
     ema = copy.deepcopy(g).requires_grad_(False)
     opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)
@@ -193,7 +193,7 @@ def adversarial_step(
             fake_g, fake_feats = judge.scores_and_features(sr)
             with torch.no_grad():
                 real_g, real_feats = judge.scores_and_features(hr) if needs_real else (fake_g.detach(), [])
-        pixel = masked_l1(sr, hr, valid)
+        pixel = content_loss(sr, hr, valid, cfg.pixel_lowpass)
         adv = ADV_LOSSES[cfg.adv_loss][1](real_g, fake_g)
         loss_g, estimator = _with_estimator(nets, cfg.pixel_weight * pixel + adv_weight * adv, softness)
         if cfg.fm_weight > 0:  # a perceptual loss learnt on this data: no pretrained network needed
@@ -207,6 +207,14 @@ def adversarial_step(
     if cfg.fm_weight > 0:
         losses["loss_fm"] = fm.detach()
     return {**losses, **estimator, "loss_d": loss_d, **stats}
+
+
+def content_loss(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, lowpass: float) -> torch.Tensor:
+    """L1, or L1 between Gaussian blurs of `lowpass` sigma (frequency separation: the finer detail is
+    left to D, so the two losses do not pull one band two ways)."""
+    if lowpass <= 0:
+        return masked_l1(sr, hr, valid)
+    return masked_l1(gaussian_blur(sr.float(), lowpass), gaussian_blur(hr.float(), lowpass), valid)
 
 
 @torch.no_grad()

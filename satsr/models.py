@@ -213,10 +213,20 @@ class Discriminator(nn.Module):
     the last feature map, one logit per 16 x 16 px patch (B, H/8, W/8) with overlapping receptive fields
     (PatchGAN): every region of the image is judged, which pushes texture everywhere, not just on average.
     Any crop size works with both.
+
+    highpass > 0: D judges only the detail, the image minus its Gaussian blur of that sigma (HR px), as in
+    frequency-separation SR (Fritsche et al. 2019). The colour and tone of a real pair's two captures, which
+    no upscaler can or should match, then cannot give SR away; what is left is the band realism tests find
+    missing.
     """
 
-    def __init__(self, bands: int = 3, features: int = 32, head: str = "global") -> None:
+    def __init__(
+        self, bands: int = 3, features: int = 32, head: str = "global", highpass: float = 0.0
+    ) -> None:
         super().__init__()
+        self.highpass = highpass
+        self.blur: torch.Tensor
+        self.register_buffer("blur", gaussian_kernel(highpass), persistent=False)  # not in checkpoints
         widths = [features, features, 2 * features, 2 * features, 4 * features, 4 * features, 8 * features]
         layers: list[nn.Module] = [nn.Conv2d(bands, features, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         for i, (cin, cout) in enumerate(itertools.pairwise(widths)):
@@ -235,10 +245,15 @@ class Discriminator(nn.Module):
             )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(1)
+        return self.head(self.features(self.detail(x))).squeeze(1)
+
+    def detail(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees: x, or x minus its Gaussian blur."""
+        return x - gaussian_blur(x, self.highpass, self.blur) if self.highpass > 0 else x
 
     def scores_and_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The scores and the activation after every LeakyReLU (for feature matching)."""
+        x = self.detail(x)
         feats = []
         for layer in self.features:
             x = layer(x)
@@ -248,3 +263,22 @@ class Discriminator(nn.Module):
 
 
 D_HEADS = ("global", "patch")
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps out to 3 sigma; a single tap of 1 for sigma <= 0 (no blur)."""
+    if sigma <= 0:
+        return torch.ones(1)
+    r = math.ceil(3 * sigma)
+    taps = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
+    return taps / taps.sum()
+
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, taps: torch.Tensor | None = None) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) `x`, reflected at the edges (`taps`: its gaussian_kernel)."""
+    taps = (gaussian_kernel(sigma) if taps is None else taps).to(x.device, x.dtype)
+    c, r = x.shape[1], taps.numel() // 2
+    out = F.pad(x, (r, r, r, r), mode="reflect")
+    out = F.conv2d(out, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(out, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

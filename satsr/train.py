@@ -46,7 +46,8 @@ from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
 # fixed on resume
-ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "conditioned", "d_features", "d_head")
+ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "conditioned", "d_features", "d_head",
+               "d_highpass")
 
 
 @dataclass

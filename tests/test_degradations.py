@@ -17,6 +17,7 @@ from satsr.config import TrainConfig
 from satsr.dataset import TileDataset, open_sources
 from satsr.degrade import Degradation, RandomDegradation, degrade, degrade_random
 from satsr.errors import UsageError
+from satsr.gan import content_loss
 from satsr.manifest import load_manifest, save_manifest, scene_paths
 from satsr.models import Discriminator, Generator, GeneratorSpec
 from satsr.train import run_training
@@ -144,7 +145,8 @@ def test_training_with_random_degradations_resumes_exactly(
 ) -> None:
     data = make_prepared(lr_tile=8, degraded=True)
     settings = {"steps": 4, "degrade": "random", "upsampler": "shuffle-direct", "d_head": "patch",
-                "fm_weight": 0.5, "adv_loss": "ragan", "lr_schedule": "cosine"}  # fmt: skip
+                "d_highpass": 1.0, "pixel_lowpass": 1.0, "fm_weight": 0.5, "adv_loss": "ragan",
+                "lr_schedule": "cosine"}  # fmt: skip
     full = TrainConfig(**{**TINY, **settings})  # type: ignore[arg-type]
     run_training([data], tmp_path / "straight", full)
     run_training([data], tmp_path / "resumed", TrainConfig(**{**full.to_dict(), "steps": 3}))
@@ -156,7 +158,7 @@ def test_training_with_random_degradations_resumes_exactly(
     weights = load_weights(tmp_path / "straight" / "final.safetensors")
     assert weights.generator.spec.upsampler == "shuffle-direct"
     config = weights.metadata["training"]["config"]
-    assert config["degrade"] == "random" and config["fm_weight"] == 0.5
+    assert config["degrade"] == "random" and config["fm_weight"] == 0.5 and config["d_highpass"] == 1.0
     log = (tmp_path / "straight" / "log.csv").read_text()
     assert "loss_fm" in log.splitlines()[0]
 
@@ -167,7 +169,8 @@ def test_cosine_schedule_and_config_refusals() -> None:
     assert lrs[0] == pytest.approx(1e-3) and lrs[0] > lrs[1] > lrs[2] >= 1e-4
     assert TrainConfig().pretrain_lr(7) == TrainConfig().lr_pretrain
     for bad in ({"degrade": "sometimes"}, {"upsampler": "nearest"}, {"d_head": "pixel"},
-                {"lr_schedule": "step"}, {"degrade": "random", "degrade_sharp_prob": 1.5}):  # fmt: skip
+                {"lr_schedule": "step"}, {"degrade": "random", "degrade_sharp_prob": 1.5},
+                {"d_highpass": -1.0}, {"pixel_lowpass": float("nan")}):  # fmt: skip
         with pytest.raises(UsageError):
             TrainConfig(**bad)  # type: ignore[arg-type]
 
@@ -193,3 +196,26 @@ def test_patch_discriminator_judges_every_region() -> None:
     scores, feats = d.scores_and_features(torch.rand(2, 3, 64, 64))
     assert scores.shape == (2, 8, 8) and len(feats) == 7
     assert Discriminator(bands=3, features=8)(torch.rand(2, 3, 48, 48)).shape == (2,)
+
+
+def test_highpass_discriminator_judges_detail_not_tone() -> None:
+    torch.manual_seed(0)
+    d = Discriminator(bands=3, features=8, highpass=1.5)
+    x = torch.rand(2, 3, 48, 48)
+    toned = x + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)  # another capture's colour
+    assert torch.allclose(d(x), d(toned), atol=1e-5)
+    checker = (torch.arange(48).view(-1, 1) + torch.arange(48)).remainder(2).float().expand(1, 3, 48, 48)
+    assert torch.allclose(d.detail(checker), checker - 0.5, atol=0.02)  # finest detail passes whole
+    plain = Discriminator(bands=3, features=8)
+    assert torch.equal(plain.detail(x), x) and not torch.allclose(plain(x), plain(toned), atol=1e-5)
+
+
+def test_lowpass_content_loss_leaves_the_detail_to_the_discriminator() -> None:
+    torch.manual_seed(0)
+    hr, valid = torch.rand(2, 3, 40, 40), torch.ones(2, 40, 40, dtype=torch.bool)
+    grain = hr + 0.1 * torch.randn_like(hr)  # other fine detail, same scene
+    shifted = hr + 0.05  # another tone: a low-frequency error
+    ratio = content_loss(grain, hr, valid, 1.5) / content_loss(grain, hr, valid, 0.0)
+    assert ratio.item() == pytest.approx(1 / (2 * np.pi**0.5 * 1.5), rel=0.1)  # white grain's std, blurred
+    assert content_loss(shifted, hr, valid, 1.5).item() == pytest.approx(0.05, rel=1e-3)
+    assert content_loss(shifted, hr, valid, 0.0).item() == pytest.approx(0.05, rel=1e-3)
