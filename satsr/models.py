@@ -216,8 +216,8 @@ class Discriminator(nn.Module):
 
     highpass > 0: D judges only the detail, the image minus its Gaussian blur of that sigma (HR px), as in
     frequency-separation SR (Fritsche et al. 2019). The colour and tone of a real pair's two captures, which
-    no upscaler can or should match, then cannot give SR away; what is left is the band realism tests find
-    missing.
+    no upscaler can or should match, then cannot give SR away. (On this project's data such a D wins too
+    easily to teach G: see the model card.)
     """
 
     def __init__(
@@ -225,8 +225,6 @@ class Discriminator(nn.Module):
     ) -> None:
         super().__init__()
         self.highpass = highpass
-        self.blur: torch.Tensor
-        self.register_buffer("blur", gaussian_kernel(highpass), persistent=False)  # not in checkpoints
         widths = [features, features, 2 * features, 2 * features, 4 * features, 4 * features, 8 * features]
         layers: list[nn.Module] = [nn.Conv2d(bands, features, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         for i, (cin, cout) in enumerate(itertools.pairwise(widths)):
@@ -249,7 +247,7 @@ class Discriminator(nn.Module):
 
     def detail(self, x: torch.Tensor) -> torch.Tensor:
         """What D sees: x, or x minus its Gaussian blur."""
-        return x - gaussian_blur(x, self.highpass, self.blur) if self.highpass > 0 else x
+        return x - gaussian_blur(x, self.highpass) if self.highpass > 0 else x
 
     def scores_and_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The scores and the activation after every LeakyReLU (for feature matching)."""
@@ -275,9 +273,9 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float, taps: torch.Tensor | None = None) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W) `x`, reflected at the edges (`taps`: its gaussian_kernel)."""
-    taps = (gaussian_kernel(sigma) if taps is None else taps).to(x.device, x.dtype)
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) `x`, reflected at the edges."""
+    taps = gaussian_kernel(sigma).to(x.device, x.dtype)
     c, r = x.shape[1], taps.numel() // 2
     out = F.pad(x, (r, r, r, r), mode="reflect")
     out = F.conv2d(out, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
