@@ -210,10 +210,8 @@ def adversarial_step(
 
 
 def content_loss(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, lowpass: float) -> torch.Tensor:
-    """L1, or L1 between Gaussian blurs of `lowpass` sigma (frequency separation: the finer detail is
-    left to D, so the two losses do not pull one band two ways)."""
-    if lowpass <= 0:
-        return masked_l1(sr, hr, valid)
+    """L1 between Gaussian blurs of `lowpass` sigma (0: plain L1). Frequency separation: the finer detail
+    is left to D, so the two losses do not pull one band two ways."""
     return masked_l1(gaussian_blur(sr.float(), lowpass), gaussian_blur(hr.float(), lowpass), valid)
 
 

@@ -263,20 +263,15 @@ class Discriminator(nn.Module):
 D_HEADS = ("global", "patch")
 
 
-def gaussian_kernel(sigma: float) -> torch.Tensor:
-    """Normalised 1-D Gaussian taps out to 3 sigma; a single tap of 1 for sigma <= 0 (no blur)."""
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) `x` (taps out to 3 sigma, reflected at the edges); sigma <= 0
+    leaves `x` as it is."""
     if sigma <= 0:
-        return torch.ones(1)
+        return x
     r = math.ceil(3 * sigma)
     taps = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
-    return taps / taps.sum()
-
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W) `x`, reflected at the edges."""
-    taps = gaussian_kernel(sigma).to(x.device, x.dtype)
-    c, r = x.shape[1], taps.numel() // 2
+    taps = (taps / taps.sum()).to(x.device, x.dtype)
+    c = x.shape[1]
     out = F.pad(x, (r, r, r, r), mode="reflect")
     out = F.conv2d(out, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return F.conv2d(out, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
