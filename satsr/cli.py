@@ -170,6 +170,9 @@ def evaluate(
     softness: Annotated[
         float | None, typer.Option(help="Conditioned models: input blur, HR px (default: estimated).")
     ] = None,
+    self_ensemble: Annotated[
+        bool, typer.Option("--self-ensemble", help="Average the model over 8 flips/rotations (8x slower).")
+    ] = False,
     human_test: Annotated[
         str | None, typer.Option("--human-test", help="Write an A/B test page for people: DIR/index.html.")
     ] = None,
@@ -192,11 +195,14 @@ def evaluate(
         return _score_human(human_results, json_out, overwrite)
     if shave < 0 or batch < 1:
         raise UsageError("--shave must be >= 0 and --batch >= 1")
+    if self_ensemble and sr is not None:
+        raise UsageError("--self-ensemble runs a MODEL 8 times: drop it when scoring an --sr raster")
     if human_test and sr is not None and lr is None:
         raise UsageError("--human-test shows lanczos as the control: give the --lr the SR was made from")
     human = HumanTestOptions() if human_test else None  # the page's crops are the figure's, more of them
     options = EvaluateOptions(metrics=parse_metrics(metrics), split=split, shave=shave, batch=batch,
                               data_range=data_range, precision=precision, softness=softness,
+                              self_ensemble=self_ensemble,
                               figure_tiles=human.pairs if human else DEFAULTS.figure_tiles)  # fmt: skip
     to_stdout = json_out == "-"  # `--json -`: the JSON on stdout, the table on stderr
     outputs = [Path(p) if p and p != "-" else None for p in (json_out, figure, human_test)]

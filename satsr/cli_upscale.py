@@ -39,6 +39,9 @@ def upscale(
     softness: Annotated[
         float | None, typer.Option(help="Conditioned weights: input blur, HR px (default: estimated).")
     ] = None,
+    self_ensemble: Annotated[
+        bool, typer.Option("--self-ensemble", help="psnr weights: average 8 flips/rotations (8x slower).")
+    ] = False,
     shard: Annotated[
         str | None, typer.Option(help="Every N-th scene from the K-th [RANK/WORLD_SIZE].", metavar="K/N")
     ] = None,
@@ -69,8 +72,7 @@ def upscale(
         **{k: v for k, v in given.items() if v is not None},
         bands=tuple(band_list) if band_list else None, device=device, precision=precision, cog=cog,
         overviews=overviews, creation_options=parse_creation_options(co), ignore_gsd=ignore_gsd,
-        softness=softness,
-        overwrite=overwrite,
+        softness=softness, self_ensemble=self_ensemble, overwrite=overwrite,
     )  # fmt: skip
     options.resolved_precision()  # an unavailable device is a usage error now, not a failure per scene
     from satsr.runtime import quiet_libtiff

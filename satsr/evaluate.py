@@ -63,7 +63,7 @@ def evaluate_dataset(
     progress: Progress = silent,
 ) -> EvaluationReport:  # fmt: skip
     """Run `model` on the tiles of one split of a prepared dataset and score it beside the baselines."""
-    from satsr.inference import set_softness
+    from satsr.inference import SelfEnsemble, set_softness
     from satsr.manifest import check_arrays, load_manifest, open_scene
     from satsr.weights import load_weights
 
@@ -76,6 +76,7 @@ def evaluate_dataset(
         raise DataError(f"{dataset}: split {options.split!r} has no tiles ({counts}); choose another --split")
     loaded = load_weights(model)
     set_softness(loaded.generator, options.softness)
+    generator = SelfEnsemble(loaded.generator) if options.self_ensemble else loaded.generator
     if loaded.meta.bands != manifest.bands:
         raise WeightsError(f"{loaded.path}: model takes {loaded.meta.bands} bands but {dataset} "
                            f"has {manifest.bands}; evaluate a model trained on this band set")  # fmt: skip
@@ -99,7 +100,7 @@ def evaluate_dataset(
             batch = members[b : b + options.batch]
             rows = [i for _, i in batch]
             lr, hr = np.asarray(lr_stack[rows]), np.asarray(hr_stack[rows])
-            outs = _methods(loaded.generator, loaded.normalisation, lr, precision, manifest.scale)
+            outs = _methods(generator, loaded.normalisation, lr, precision, manifest.scale)
             for k, (position, _) in enumerate(batch):
                 per_tile = {m: o[k] for m, o in outs.items()}
                 valid = manifest.hr_valid(hr[k])  # pixels prepare zeroed as invalid are not scored
@@ -114,7 +115,7 @@ def evaluate_dataset(
     settings = {
         "model": weights_summary(loaded), "dataset": str(Path(dataset).resolve()), "split": options.split,
         **common_settings(options, data_range, manifest.dtype, manifest.scale),
-        "precision": precision.describe(),
+        "precision": precision.describe(), "self_ensemble": options.self_ensemble,
         "dataset_normalisation": manifest.normalisation, "tile_context": "none beyond each tile",
     }  # fmt: skip
     counts = {"tiles": len(tiles), "scenes": len(by_scene), "scored_pixels_per_band": pixels}

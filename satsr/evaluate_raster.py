@@ -66,12 +66,13 @@ def evaluate_model_on_pair(
         bands, _, found = check_scene(lr_src, loaded, None, ignore_gsd=True)
         notes.extend(found)
         norm, _ = scene_normalisation(lr_src, bands, loaded.normalisation, loaded.metadata)  # as upscale does
-        runner = TileRunner(loaded.generator, norm, precision)
+        runner = TileRunner(loaded.generator, norm, precision, options.self_ensemble)
         scene_softness(lr_src, bands, runner, options.softness)
         return ModelWindows(lr_src, bands, runner, loaded.generator.receptive_radius)
 
     report = _evaluate(upscaled, hr, lr, options, progress, loaded.normalisation)
     settings = {**report.settings, "model": weights_summary(loaded), "precision": precision.describe(),
+                "self_ensemble": options.self_ensemble,
                 "sr": "streamed from the LR through upscale's tile runner", "notes": notes}  # fmt: skip
     seconds = time.perf_counter() - start
     return EvaluationReport("model-raster", settings, report.scores, report.counts, seconds, report.crops,

@@ -38,6 +38,7 @@ class EvaluateOptions:
     window: int = 512  # HR px per side of a streaming window in the raster modes (bounds memory)
     precision: str = "auto"  # the model's: auto (bf16 where the CPU/GPU runs it natively), fp32, bf16
     softness: float | None = None  # conditioned models: input blur in HR px; None: estimated (tile/scene)
+    self_ensemble: bool = False  # the model averaged over the 8 flips and rotations of its input
 
 
 DEFAULTS = EvaluateOptions()

@@ -58,6 +58,7 @@ class UpscaleOptions:
     creation_options: tuple[tuple[str, str], ...] = ()  # GDAL creation options (--co KEY=VALUE), upper-case
     ignore_gsd: bool = False  # upscale scenes whose pixel size is not the weights' (with a warning)
     softness: float | None = None  # conditioned weights: input blur in HR px; None = estimated per scene
+    self_ensemble: bool = False  # average the model over the 8 flips and rotations of each tile (8x slower)
     overwrite: bool = False  # replace an existing output
 
     def __post_init__(self) -> None:
@@ -158,9 +159,10 @@ def _write_scene(job: _Job, path: Path, progress: Progress, creation: bool = Tru
     mode = validity_mode(ds)
     creation_options = options.creation_options if creation else ()
     profile = output_profile(ds, weights.scale, bands, mode == "alpha", creation_options)
-    runner = TileRunner(weights.generator, job.normalisation, job.precision)
+    runner = TileRunner(weights.generator, job.normalisation, job.precision, options.self_ensemble)
     softness = scene_softness(ds, bands, runner, options.softness)
     tags = job.resolution | ({} if softness is None else {"SATSR_SOFTNESS": f"{softness:.3f}"})
+    tags |= {"SATSR_SELF_ENSEMBLE": "8 orientations"} if options.self_ensemble else {}
     batch_size = options.batch_size or (8 if job.precision.device.type == "cuda" else 1)
     hr_total = profile["width"] * profile["height"]
     tally = _Tally(progress, tile_count(ds.width, ds.height, options.tile), hr_total)

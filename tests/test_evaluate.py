@@ -200,6 +200,20 @@ def test_dataset_mode_end_to_end_cli(tmp_path: Path, rng: np.random.Generator) -
     assert again.returncode == 1 and "--overwrite" in again.stderr
 
 
+def test_self_ensemble_scores_the_model_only_and_is_recorded(tmp_path: Path, rng: np.random.Generator):
+    data = make_dataset(tmp_path / "data", rng)
+    weights = tiny_weights(tmp_path / "w.safetensors", True)
+    plain, ensemble = (evaluate_dataset(weights, data, EvaluateOptions(precision="fp32", self_ensemble=on))
+                       for on in (False, True))  # fmt: skip
+    assert ensemble.settings["self_ensemble"] and not plain.settings["self_ensemble"]
+    assert ensemble.scores["sr"]["psnr"].overall != plain.scores["sr"]["psnr"].overall
+    for baseline in ("bicubic", "lanczos"):
+        assert ensemble.scores[baseline]["psnr"].overall == plain.scores[baseline]["psnr"].overall
+    refused = run_cli("evaluate", "--sr", "x.tif", "--hr", "y.tif", "--self-ensemble")
+    assert refused.returncode == 2 and "--self-ensemble" in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0 and "Traceback" not in refused.stderr
+
+
 # --- raster modes ---------------------------------------------------------------------------------------
 
 

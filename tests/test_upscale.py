@@ -19,6 +19,7 @@ from rasterio.enums import ColorInterp
 
 from satsr.baselines import run_generator
 from satsr.errors import DataError, OutputExistsError, UsageError, WeightsError
+from satsr.inference import SelfEnsemble
 from satsr.models import Generator, GeneratorSpec
 from satsr.normalise import Normalisation
 from satsr.precision import resolve_precision
@@ -43,11 +44,15 @@ def tiny_weights(
     return load_weights(save_tiny_weights(path, generator, dtype))
 
 
-def whole_image(weights: LoadedWeights, lr: np.ndarray, pad: int, precision: str = "fp32") -> np.ndarray:
-    """Untiled inference on the scene reflection-padded by `pad` LR px, cropped back to the scene."""
+def whole_image(
+    weights: LoadedWeights, lr: np.ndarray, pad: int, precision: str = "fp32",
+    model: torch.nn.Module | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Untiled inference (of the weights' generator unless `model` is given) on the scene reflection-padded by
+    `pad` LR px, cropped back to the scene."""
     x = np.pad(lr, ((0, 0), (pad, pad), (pad, pad)), mode="reflect") if pad else lr
     chosen = resolve_precision(precision, "cpu")
-    hr = run_generator(weights.generator, weights.normalisation, x[None], chosen)[0]
+    hr = run_generator(model or weights.generator, weights.normalisation, x[None], chosen)[0]
     return hr[:, 4 * pad : hr.shape[1] - 4 * pad, 4 * pad : hr.shape[2] - 4 * pad]
 
 
@@ -114,6 +119,25 @@ def test_precision_policy_and_tags(tmp_path, make_raster, rng, monkeypatch) -> N
         UpscaleOptions(precision="fp16")
     bad = run_cli(str(src), "--precision", "fp16")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+
+
+def test_self_ensemble_is_equivariant_seam_free_and_tagged(tmp_path, make_raster, rng) -> None:
+    weights = tiny_weights(tmp_path, upsampler="shuffle-direct")
+    ensemble = SelfEnsemble(weights.generator)
+    x = torch.rand(1, 3, 12, 17)
+    with torch.no_grad():
+        for turn in (lambda t: torch.rot90(t, 1, (-2, -1)), lambda t: t.flip(-1), lambda t: t.flip(-2)):
+            assert torch.allclose(ensemble(turn(x)), turn(ensemble(x)), atol=1e-6)  # averaged over the group
+        assert not torch.allclose(weights.generator(x.flip(-1)), weights.generator(x).flip(-1), atol=1e-3)
+    lr = smooth_image(rng, 3, 45, 38)
+    src = make_raster("scene.tif", lr)
+    options = UpscaleOptions(tile=16, batch_size=2, precision="fp32", self_ensemble=True)
+    tiled, _ = read(upscale_file(src, tmp_path / "ensemble.tif", weights, options).dst)
+    pad = weights.generator.receptive_radius
+    assert np.abs(tiled.astype(int) - whole_image(weights, lr, pad, model=ensemble)).max() <= 1  # no seams
+    assert np.abs(tiled.astype(int) - whole_image(weights, lr, pad)).max() > 1  # not the plain model
+    with rasterio.open(tmp_path / "ensemble.tif") as ds:
+        assert ds.tags()["SATSR_SELF_ENSEMBLE"] == "8 orientations"
 
 
 class NearestOracle(Generator):
