@@ -87,7 +87,7 @@ class UpscaleResult:
     tiles: int  # model tiles processed
     seconds: float  # wall time for the scene
     output_mp_per_s: float  # output megapixels per second
-    precision: str  # what ran the model: fp32 or bf16 (with why, when auto chose it)
+    precision: str  # how the model ran: fp32 or bf16 (with why, when auto chose it), self-ensembled or not
     notes: tuple[str, ...] = ()  # warnings for the user (e.g. a pixel size other than the weights')
 
 
@@ -129,7 +129,8 @@ def upscale_file(
     seconds = time.perf_counter() - start
     hr_size = (lr_size[0] * weights.scale, lr_size[1] * weights.scale)
     mps = hr_size[0] * hr_size[1] / 1e6 / max(seconds, 1e-9)
-    return UpscaleResult(src, dst, lr_size, hr_size, tiles, seconds, mps, precision.describe(), tuple(notes))
+    how = precision.describe() + (", self-ensemble of 8" if options.self_ensemble else "")
+    return UpscaleResult(src, dst, lr_size, hr_size, tiles, seconds, mps, how, tuple(notes))
 
 
 @dataclass(frozen=True)

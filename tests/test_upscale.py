@@ -132,7 +132,9 @@ def test_self_ensemble_is_equivariant_seam_free_and_tagged(tmp_path, make_raster
     lr = smooth_image(rng, 3, 45, 38)
     src = make_raster("scene.tif", lr)
     options = UpscaleOptions(tile=16, batch_size=2, precision="fp32", self_ensemble=True)
-    tiled, _ = read(upscale_file(src, tmp_path / "ensemble.tif", weights, options).dst)
+    result = upscale_file(src, tmp_path / "ensemble.tif", weights, options)
+    assert result.precision == "fp32, self-ensemble of 8"
+    tiled, _ = read(result.dst)
     pad = weights.generator.receptive_radius
     assert np.abs(tiled.astype(int) - whole_image(weights, lr, pad, model=ensemble)).max() <= 1  # no seams
     assert np.abs(tiled.astype(int) - whole_image(weights, lr, pad)).max() > 1  # not the plain model
