@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped weights from ../shared/data with satsr's own commands.
 # The pixel-loss `psnr`: stage 1 ran 7.7 min on one GPU (about 8 h on 2 CPU cores), stages 2-3 48 min on
-# one CPU core. The `gan` (default) is the 0.1 run's (77 min on 2 CPU cores); the panchromatic model
-# (15 min) starts from that run's pixel-loss generator.
+# one CPU core; the `gan` (default), 78 more minutes on one core. The panchromatic model (15 min) starts
+# from the 0.1 run's pixel-loss generator.
 # Usage: bash weights/reproduce.sh [SHARED_DATA_DIR]    (run from the repository root, satsr installed)
 set -euo pipefail
 data=${1:-../shared/data}
@@ -21,10 +21,10 @@ satsr prepare --degrade "$data/aerial/neon" "$data/aerial/oam/oam_10cm_field.tif
   "$data/aerial/oam/oam_10cm_partial.tif" "$data/aerial/nl_25cm.tif" \
   --test-scenes 'SJER_*' --stride 32 --valid-fraction 0.99 -o data/aerial
 
-# The 0.1 run (32x8, one fixed degradation): its GAN is the shipped `gan`; its pixel-loss generator, the
-# previous `psnr`, is kept in previous/ and the panchromatic model is folded from it.
+# The 0.1 run (32x8, one fixed degradation): its GAN and its pixel-loss generator, the previous `gan` and
+# `psnr`, are kept in previous/; the panchromatic model is folded from the latter.
 satsr train data/pairs data/aerial -o runs/x4 --config weights/train_x4.toml
-cp runs/x4/final.safetensors weights/satsr_x4_gan.safetensors
+cp runs/x4/final.safetensors weights/previous/satsr_x4_gan_0.1.safetensors
 cp runs/x4/psnr.safetensors weights/previous/satsr_x4_psnr_0.1.safetensors
 
 # The urban HR of the two training cities, degraded like the aerial scenes (Kathmandu stays unseen), and
@@ -45,9 +45,13 @@ satsr train data/pairs data/aerial data/pairs_hr -o runs/x4_1 --config weights/x
 satsr train data/pairs data/aerial data/pairs_hr data/coarse30 -o runs/x4_2 --config weights/x4_stage2_coarse.toml
 satsr train data/pairs data/aerial data/pairs_hr data/coarse30 -o runs/x4_3 --config weights/x4_stage3_psnr.toml
 cp runs/x4_3/final.safetensors weights/satsr_x4_psnr.safetensors   # EMA at the end of the cosine schedule
-python benchmarks/shipped_weights.py data/pairs data/aerial data/sjer_bi data/wv3_bi --realism \
-  --model "previous psnr=weights/previous/satsr_x4_psnr_0.1.safetensors" --model psnr=psnr --model gan=gan
-python benchmarks/bench_default.py --new psnr --old weights/previous/satsr_x4_psnr_0.1.safetensors --old-precision fp32
+
+# The shipped `gan`: a 5000-step adversarial phase from that `psnr` (weights/x4_gan.toml says why).
+satsr train data/pairs data/aerial data/pairs_hr -o runs/x4_gan --config weights/x4_gan.toml
+cp runs/x4_gan/final.safetensors weights/satsr_x4_gan.safetensors
+python benchmarks/shipped_weights.py data/pairs data/aerial data/sjer_bi data/wv3_bi \
+  --model "previous gan=weights/previous/satsr_x4_gan_0.1.safetensors" --model psnr=psnr --model gan=gan
+python benchmarks/bench_default.py --old weights/previous/satsr_x4_gan_0.1.safetensors --old-precision fp32
 
 # Panchromatic: the same data as Rec. 601 luminance (1 band, uint8), the same held-out places.
 satsr prepare --luminance \
