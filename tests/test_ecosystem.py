@@ -202,13 +202,15 @@ def test_python_api_array_equals_file(tmp_path, make_raster, rng) -> None:
         satsr.no_such_function  # noqa: B018
 
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data"
 
 
 @pytest.mark.slow
 def test_real_scenes_pixel_size_and_hints() -> None:
-    """The shared satellite scenes: 30 cm in degrees and Web Mercator pass, 50 cm is refused, the uint16
-    panchromatic scene is told to use the shipped pan weights, which take it."""
+    """The shared satellite scenes: 30 cm in degrees and Web Mercator pass; 50 cm is refused by weights
+    trained on 30 cm only and taken by the shipped gan (trained on 0.26-1 m LR); the uint16 panchromatic
+    scene is told to use the shipped pan weights, which take it."""
     from satsr.scene_check import check_scene
     from satsr.weights import load_weights
 
@@ -232,8 +234,10 @@ def test_real_scenes_pixel_size_and_hints() -> None:
     with rasterio.open(scenes["wv2_atlanta_pan_uint16_50cm.tif"]) as ds:
         atlanta = gsd_of(ds.crs, ds.transform, ds.width, ds.height)
     assert atlanta == pytest.approx(0.5, abs=1e-3)
+    thirty_cm_only = load_weights(ROOT / "weights" / "previous" / "satsr_x4_gan_0.1.safetensors")
     with pytest.raises(DataError, match=r"0\.5 m on the ground .*--ignore-gsd"):
-        check_gsd("atlanta", atlanta, weights_lr_gsd(gan.metadata), False)
+        check_gsd("atlanta", atlanta, weights_lr_gsd(thirty_cm_only.metadata), False)
+    assert check_gsd("atlanta", atlanta, weights_lr_gsd(gan.metadata), False) is None  # trained on 0.26-1 m
 
 
 def test_torchrun_processes_take_their_own_gpu(monkeypatch) -> None:
