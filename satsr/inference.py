@@ -1,7 +1,7 @@
 """The model runner: batches of equally shaped LR tiles through a generator in one precision (TileRunner),
 optionally averaged over the 8 flips and rotations of its input (SelfEnsemble), and the SR of an LR raster
-computed window by window on demand (ModelWindows). The tile plan is in
-tiling.py, the context reads and tile writes in raster.py; upscale.py streams a scene through them.
+computed window by window on demand (ModelWindows). The tile plan is in tiling.py, the context reads and
+tile writes in raster.py; upscale.py streams a scene through them.
 
 Every tile is read with a context margin of at least the generator's receptive radius and only its
 centre is kept, so a tiled result equals whole-image inference (on the reflection-padded scene) up to
@@ -34,7 +34,6 @@ class SelfEnsemble(nn.Module):
     def __init__(self, generator: nn.Module) -> None:
         super().__init__()
         self.generator = generator
-        self.spec = generator.spec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
