@@ -6,6 +6,8 @@ Everything here maps native-dtype LR arrays to native-dtype HR arrays, cast exac
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -15,6 +17,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from torch import nn
 
+from satsr.models import noise_inputs
 from satsr.normalise import Normalisation
 from satsr.precision import Precision, resolve_precision
 
@@ -34,12 +37,15 @@ def _inverse(sr: torch.Tensor, norm: Normalisation) -> np.ndarray:
 
 
 def run_generator(
-    generator: nn.Module, norm: Normalisation, lr: np.ndarray, precision: Precision | None = None
-) -> np.ndarray:
+    generator: nn.Module, norm: Normalisation, lr: np.ndarray, precision: Precision | None = None,
+    origins: Any = None,
+) -> np.ndarray:  # fmt: skip
     """Upscale a batch of whole (N, C, h, w) tiles with no context beyond each tile (the convolutions
-    zero-pad at the tile edge): what the network does to an isolated tile. fp32 on the CPU by default."""
+    zero-pad at the tile edge): what the network does to an isolated tile. fp32 on the CPU by default.
+    `origins`: each tile's top-left (row, col) on its scene in LR px, for a noise-injected generator."""
     precision = precision or resolve_precision("fp32", "cpu")
-    return _inverse(precision.run(precision.prepare(generator), _forward(lr, norm)), norm)
+    inputs = noise_inputs(generator, lr, origins)
+    return _inverse(precision.run(precision.prepare(generator), _forward(lr, norm), **inputs), norm)
 
 
 def bicubic_model(x: torch.Tensor, scale: int) -> torch.Tensor:

@@ -33,6 +33,7 @@ class TrainConfig:
     blocks: int = 8  # generator residual blocks
     upsampler: str = "x2-stages"  # x2-stages (SRResNet) or shuffle-direct (one pixel shuffle x4 at the end)
     conditioned: bool = False  # G is told its input's softness (its own estimator learns it from the LR)
+    noise: bool = False  # G adds learned noise in every residual block (init_weights without it: starts at 0)
     d_features: int = 32  # discriminator base channels
     d_head: str = "global"  # discriminator output: global (a logit per image) or patch (per 16 px patch)
     d_highpass: float = 0.0  # D judges image - Gaussian blur of this sigma (HR px): detail only; 0: all

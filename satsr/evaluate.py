@@ -100,7 +100,8 @@ def evaluate_dataset(
             batch = members[b : b + options.batch]
             rows = [i for _, i in batch]
             lr, hr = np.asarray(lr_stack[rows]), np.asarray(hr_stack[rows])
-            outs = _methods(generator, loaded.normalisation, lr, precision, manifest.scale)
+            lr_origins = [(tiles[p].lr_window[1], tiles[p].lr_window[0]) for p, _ in batch]
+            outs = _methods(generator, loaded.normalisation, lr, precision, manifest.scale, lr_origins)
             for k, (position, _) in enumerate(batch):
                 per_tile = {m: o[k] for m, o in outs.items()}
                 valid = manifest.hr_valid(hr[k])  # pixels prepare zeroed as invalid are not scored
@@ -128,12 +129,14 @@ def evaluate_dataset(
 
 
 def _methods(
-    generator: Any, norm: Normalisation, lr: np.ndarray, precision: Precision, scale: int
-) -> dict[str, np.ndarray]:
+    generator: Any, norm: Normalisation, lr: np.ndarray, precision: Precision, scale: int,
+    lr_origins: list[tuple[int, int]],
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The SR and the baselines of a batch of tiles at `lr_origins` (row, col) on their scenes."""
     from satsr.baselines import bicubic, lanczos, run_generator
 
     return {
-        "sr": run_generator(generator, norm, lr, precision),
+        "sr": run_generator(generator, norm, lr, precision, lr_origins),
         "bicubic": bicubic(lr, norm, scale),
         "lanczos": np.stack([lanczos(tile, scale) for tile in lr]),
     }

@@ -63,7 +63,7 @@ def build_nets(
     its memory format (DDP: world > 1). Parameters stay fp32 whatever the precision."""
     g = build_generator(cfg.generator, spec)
     if init is not None:
-        g.load_state_dict(init.state_dict())
+        load_init(g, init)
     precision.prepare(g)
     bands = spec.bands  # type: ignore[attr-defined]
     d = precision.prepare(Discriminator(bands, cfg.d_features, cfg.d_head, cfg.d_highpass))
@@ -74,6 +74,14 @@ def build_nets(
         ids = [device.index] if device.type == "cuda" else None
         g, d = DistributedDataParallel(g, device_ids=ids), DistributedDataParallel(d, device_ids=ids)
     return Nets(g, d, ema, opt_g, opt_d)
+
+
+def load_init(g: nn.Module, init: nn.Module) -> None:
+    """G's weights from `init`; a noise-injected G may start from weights without noise (its injections
+    start at zero, so it begins as exactly `init`)."""
+    missing, unexpected = g.load_state_dict(init.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("noise_in.") for k in missing):
+        g.load_state_dict(init.state_dict())  # strict: raises naming the keys that do not match
 
 
 def initial_generator(cfg: TrainConfig, source: Source) -> nn.Module:
@@ -89,7 +97,8 @@ def initial_generator(cfg: TrainConfig, source: Source) -> nn.Module:
                            f"{m.scale}x; prepare the data at the weights' scale or start without "
                            "init_weights")
     have_d, want_d = loaded.meta.spec.to_dict(), run_spec(cfg, m.bands, m.scale).to_dict()
-    names = [k for k in have_d if k != "scale"]
+    # weights without noise may start a noise-injected run (its injections start at zero: load_init)
+    names = [k for k in have_d if k != "scale" and (k != "noise" or have_d[k])]
     have, want = tuple(have_d[k] for k in names), tuple(want_d[k] for k in names)
     if have != want:
         raise WeightsError(

@@ -20,6 +20,7 @@ from rasterio.windows import Window
 from torch import nn
 
 from satsr.errors import UsageError
+from satsr.models import noise_inputs
 from satsr.normalise import Normalisation
 from satsr.precision import Precision
 from satsr.raster import fill_invalid, read_context
@@ -35,13 +36,20 @@ class SelfEnsemble(nn.Module):
         super().__init__()
         self.generator = generator
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def spec(self) -> Any:
+        """The wrapped generator's spec: its inputs (noise) are the ensemble's."""
+        return self.generator.spec
+
+    def forward(self, x: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        """`inputs`: per-pixel maps beside x (a noise-injected generator's noise), turned with it."""
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
         total = torch.zeros(())
         for turns, flip in itertools.product(range(4), (False, True)):
-            view = torch.rot90(x.flip(-1) if flip else x, turns, (-2, -1))
-            view = view.contiguous(memory_format=layout or torch.contiguous_format)
-            y = torch.rot90(self.generator(view).float(), -turns, (-2, -1))
+            orient = lambda t: torch.rot90(t.flip(-1) if flip else t, turns, (-2, -1))  # noqa: B023, E731
+            view = orient(x).contiguous(memory_format=layout or torch.contiguous_format)
+            y = self.generator(view, **{k: orient(v) for k, v in inputs.items()})
+            y = torch.rot90(y.float(), -turns, (-2, -1))
             total = total + (y.flip(-1) if flip else y)
         return total / 8
 
@@ -64,9 +72,12 @@ class TileRunner:
         self.precision = precision
         self.scale: int = generator.spec.scale  # type: ignore[union-attr]
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, h, w) float32 model-space tiles -> (N, C, scale*h, scale*w) float32 model-space output."""
-        return self.precision.run(self.model, torch.from_numpy(x)).numpy()
+    def infer(self, x: np.ndarray, jobs: list[TileJob] | None = None) -> np.ndarray:
+        """(N, C, h, w) float32 model-space tiles -> (N, C, scale*h, scale*w) float32 model-space output.
+        `jobs`: where the tiles lie (their context windows): a noise-injected generator's noise follows it."""
+        origins = None if jobs is None else [(j.context.row_off, j.context.col_off) for j in jobs]
+        inputs = noise_inputs(self.generator, x, origins)
+        return self.precision.run(self.model, torch.from_numpy(x), **inputs).numpy()
 
     def to_model(self, tiles: list[np.ndarray]) -> np.ndarray:
         """Native-dtype (C, h, w) tiles -> one float32 model-space batch."""
@@ -144,5 +155,5 @@ class ModelWindows:
         hr_valid = upscale_mask(core_valid, s)
         if not core_valid.any():
             return np.zeros((len(self.bands), *hr_valid.shape), data.dtype), hr_valid
-        y = self.runner.infer(self.runner.to_model([fill_invalid(data, valid)]))
+        y = self.runner.infer(self.runner.to_model([fill_invalid(data, valid)]), [job])
         return self.runner.from_model([job], y)[0], hr_valid

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ class GeneratorSpec(Spec):
     scale: int = 4  # upscaling factor: a power of two, one pixel-shuffle x2 stage per factor of 2
     upsampler: str = "x2-stages"  # or "shuffle-direct" (see Generator); files without it are x2-stages
     conditioned: bool = False  # told its input's softness (estimated from the LR itself, or given)
+    noise: bool = False  # Gaussian noise injected into every residual block (stochastic texture)
 
     def __post_init__(self) -> None:
         if self.upsampler not in UPSAMPLERS:
@@ -42,7 +43,8 @@ class GeneratorSpec(Spec):
     def describe(self) -> str:
         direct = ", shuffle-direct" if self.upsampler == "shuffle-direct" else ""
         conditioned = ", softness-conditioned" if self.conditioned else ""
-        return f"{self.features} features, {self.blocks} blocks{direct}{conditioned}"
+        noise = ", noise-injected" if self.noise else ""
+        return f"{self.features} features, {self.blocks} blocks{direct}{conditioned}{noise}"
 
 
 def x2_stages(scale: int) -> int:
@@ -84,6 +86,50 @@ class ResidualBlock(nn.Module):
         return x + self.res_scale * self.body(x)
 
 
+NOISE_CHANNELS = 16  # LR-resolution noise maps: as many as HR pixels per LR pixel at 4x
+NOISE_SEED = 0  # of inference's position-keyed noise (position_noise): upscaling stays deterministic
+
+
+def position_noise(origins: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, NOISE_CHANNELS, height, width) standard normal noise that is a fixed function of position: pixel
+    (i, j) of sample b gets the noise of scene pixel origins[b] + (i, j) (LR px, any integers). Overlapping
+    tiles of a scene draw the same noise where they overlap, so tiled inference stays seam-free and every
+    run gives the same output. A counter-based hash (lowbias32) of (row, col, map), then Box-Muller."""
+    o = origins.to(torch.int64)
+    rows = o[:, 0, None, None, None] + torch.arange(height)[None, None, :, None]
+    cols = o[:, 1, None, None, None] + torch.arange(width)[None, None, None, :]
+    maps = torch.arange(2 * NOISE_CHANNELS)[None, :, None, None]
+    key = _hash32(_hash32(_hash32(rows + NOISE_SEED) ^ cols) ^ maps)  # (B, 2 * channels, h, w)
+    u = (key.double() + 0.5) / 2**32  # uniform in (0, 1)
+    u1, u2 = u[:, :NOISE_CHANNELS], u[:, NOISE_CHANNELS:]
+    return (torch.sqrt(-2 * torch.log(u1)) * torch.cos(2 * math.pi * u2)).float()
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """lowbias32 (C. Wellons) of the low 32 bits of int64 values: an avalanching integer hash."""
+    mask = 0xFFFFFFFF
+    x = x & mask
+    x = ((x ^ (x >> 16)) * 0x7FEB352D) & mask
+    x = ((x ^ (x >> 15)) * 0x846CA68B) & mask
+    return x ^ (x >> 16)
+
+
+def noise_inputs(generator: nn.Module, x: Any, origins: Any) -> dict[str, torch.Tensor]:
+    """The `noise` input of a noise-injected generator for tiles `x` whose top-left pixels lie at `origins`
+    (LR px on their scene, one (row, col) per tile; None: each at the origin); {} for any other generator."""
+    if not getattr(getattr(generator, "spec", None), "noise", False):
+        return {}
+    origins = torch.zeros(len(x), 2) if origins is None else torch.as_tensor(origins)
+    return {"noise": position_noise(origins, *x.shape[-2:])}
+
+
+def zero_conv1x1(cin: int, cout: int) -> nn.Conv2d:
+    """A bias-free 1x1 convolution that starts at zero (adds nothing until training says otherwise)."""
+    conv = nn.Conv2d(cin, cout, 1, bias=False)
+    nn.init.zeros_(conv.weight)
+    return conv
+
+
 SOFTNESS_UNIT = 3.0  # HR px: the conditioning channel carries softness / this (about 0-1 over the range)
 
 
@@ -120,6 +166,12 @@ class Generator(nn.Module):
     same to all. The softness comes from `forward`'s argument (per sample; NaN: unknown), else from the
     `softness` attribute (one value for a whole scene, so tiles never disagree), else from its own
     estimator run on the input.
+
+    A noise-injected generator (spec.noise, after StyleGAN and nESRGAN+) adds Gaussian noise maps to the
+    output of every residual block through its own 1x1 convolution, zero at the start: the adversarial
+    phase can then draw texture (grass, gravel, rubble) that the LR does not determine, instead of
+    deriving it from the LR's content. Training draws fresh noise; inference takes noise keyed on scene
+    position (`position_noise`), so that tiles agree.
     """
 
     Spec: ClassVar[type[GeneratorSpec]] = GeneratorSpec
@@ -134,6 +186,8 @@ class Generator(nn.Module):
         self.estimator = SoftnessEstimator(spec.bands) if spec.conditioned else None
         self.estimate: torch.Tensor | None = None  # the last training batch's estimates (its loss)
         self.trunk = nn.Sequential(*[ResidualBlock(f) for _ in range(spec.blocks)])
+        injections = (zero_conv1x1(NOISE_CHANNELS, f) for _ in range(spec.blocks))
+        self.noise_in = nn.ModuleList(injections) if spec.noise else None
         self.trunk_out = nn.Conv2d(f, f, 3, padding=1)
         if spec.upsampler == "shuffle-direct":
             self.upsample = nn.Sequential(nn.Conv2d(f, spec.bands * spec.scale**2, 3, padding=1),
@@ -148,15 +202,30 @@ class Generator(nn.Module):
         nn.init.zeros_(self.tail.weight)  # start as exact bicubic: training only has to add detail
         nn.init.zeros_(self.tail.bias)  # type: ignore[arg-type]
 
-    def forward(self, lr: torch.Tensor, softness: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, lr: torch.Tensor, softness: torch.Tensor | None = None, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`noise` (B, NOISE_CHANNELS, h, w): the noise maps of a noise-injected generator (else drawn)."""
         feat = self.head(self._conditioned(lr, softness) if self.estimator is not None else lr)
-        feat = feat + self.trunk_out(self.trunk(feat))  # global skip over the trunk
+        feat = feat + self.trunk_out(self._trunk(feat, noise))  # global skip over the trunk
         # contiguous: torch's bicubic is ~2x slower on channels_last input (the bf16 path's layout)
         scale = self.spec.scale
         base = F.interpolate(lr.contiguous(), scale_factor=scale, mode="bicubic", align_corners=False)
         if self.spec.upsampler == "shuffle-direct":
             return base + self.upsample(feat)
         return base + (self.tail(self.upsample(feat)) if self.training else self._folded_last_stage(feat))
+
+    def _trunk(self, feat: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        if self.noise_in is None:
+            return self.trunk(feat)
+        if noise is None:  # training: fresh noise; inference: each tile as if it lay at the scene's origin
+            b, _, h, w = feat.shape
+            zero = torch.zeros(b, 2)
+            noise = torch.randn(b, NOISE_CHANNELS, h, w) if self.training else position_noise(zero, h, w)
+        noise = noise.to(feat.device, feat.dtype)
+        for block, inject in zip(self.trunk, self.noise_in, strict=True):
+            feat = block(feat) + inject(noise)
+        return feat
 
     def _conditioned(self, lr: torch.Tensor, softness: torch.Tensor | None) -> torch.Tensor:
         """The LR with its softness channel: given per sample, else fixed, else estimated."""

@@ -62,10 +62,11 @@ class Precision:
         """A 4-D input on the device in this precision's memory format."""
         return x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
 
-    def run(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """module(x) for inference in this precision, returned as float32 on the CPU."""
+    def run(self, module: nn.Module, x: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        """module(x, **inputs) for inference in this precision, returned as float32 on the CPU."""
         with torch.inference_mode(), self.autocast():
-            return module(self.tensor(x)).float().cpu()
+            extra = {k: v.to(self.device) for k, v in inputs.items()}
+            return module(self.tensor(x), **extra).float().cpu()
 
     def describe(self) -> str:
         """e.g. 'bf16 (auto: cpu has native bf16)' for progress lines and reports."""

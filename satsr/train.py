@@ -46,7 +46,7 @@ from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
 # fixed on resume
-ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "conditioned", "d_features", "d_head",
+ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "conditioned", "noise", "d_features", "d_head",
                "d_highpass")
 
 

@@ -175,7 +175,7 @@ def _write_scene(job: _Job, path: Path, progress: Progress, creation: bool = Tru
         writing: Future[None] | None = None
         while (batch := reading.result()).jobs:
             reading = reader.submit(_read_batch, ds, next(batches, []), runner, bands)
-            y = runner.infer(batch.x) if batch.x is not None else None
+            y = runner.infer(batch.x, [batch.jobs[i] for i in batch.todo]) if batch.x is not None else None
             if writing is not None:
                 writing.result()  # one batch in flight per stage: memory stays bounded
             writing = writer.submit(_write_batch, dst, batch, y, runner, mode, tally)

@@ -18,7 +18,9 @@ from torch import nn
 
 from satsr.config import TrainConfig
 from satsr.errors import WeightsError
+from satsr.gan import load_init
 from satsr.generators import GENERATORS
+from satsr.models import NOISE_CHANNELS, position_noise
 from satsr.spec import Spec
 from satsr.train import run_training
 from satsr.upscale import UpscaleOptions, upscale_file
@@ -103,6 +105,33 @@ def test_weights_without_newer_spec_fields_load_with_defaults(tmp_path: Path) ->
     assert old.generator.spec == new.generator.spec and old.generator.spec.blocks == 8
     x = torch.rand(1, 3, 12, 12)
     assert torch.equal(old.generator(x), new.generator(x))
+
+
+def test_position_noise_is_standard_normal_and_keyed_on_position() -> None:
+    noise = position_noise(torch.tensor([[0, 0], [5, -7]]), 64, 48)
+    assert noise.shape == (2, NOISE_CHANNELS, 64, 48)
+    assert abs(noise.mean()) < 0.02 and abs(noise.std() - 1) < 0.02 and abs((noise**4).mean() - 3) < 0.1
+    pairs = [(noise[0, 0, :, :-1], noise[0, 0, :, 1:]), (noise[0, 0], noise[0, 1]), (noise[0], noise[1])]
+    for a, b in pairs:  # neighbours, maps and tiles are independent
+        assert abs(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1]) < 0.03
+    field = position_noise(torch.tensor([[-10, -20]]), 90, 90)  # a larger window holding both tiles
+    assert torch.equal(field[0, :, 10:74, 20:68], noise[0])
+    assert torch.equal(field[0, :, 15:79, 13:61], noise[1])
+
+
+def test_noise_injection_starts_at_zero_and_draws_texture() -> None:
+    plain = tiny_generator(detail=0.05, upsampler="shuffle-direct")
+    noisy = tiny_generator(detail=0.05, upsampler="shuffle-direct", noise=True, seed=1)
+    load_init(noisy, plain)
+    x = torch.rand(2, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(noisy.eval()(x), plain.eval()(x))  # zero injections: exactly its init
+        for inject in noisy.noise_in:
+            nn.init.normal_(inject.weight, std=0.5)
+        assert torch.equal(noisy(x), noisy(x)) and not torch.equal(noisy(x), plain(x))  # fixed in inference
+        assert not torch.equal(noisy.train()(x), noisy(x))  # fresh in training
+    with pytest.raises(RuntimeError, match="noise_in"):
+        load_init(plain, noisy)
 
 
 @pytest.mark.parametrize("scale", [2, 8])

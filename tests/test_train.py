@@ -113,6 +113,22 @@ def test_init_weights_start_the_generator(make_prepared: Callable[..., Path], tm
     assert any(not torch.equal(fresh[k], trained[k]) for k in trained)  # without init: other weights
 
 
+def test_a_noise_injected_run_starts_from_weights_without_noise(
+    make_prepared: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = make_prepared(lr_tile=8)
+    run_training([data], tmp_path / "a", tiny(steps=2, pretrain_steps=2, sample_tiles=0))
+    trained = load_weights(tmp_path / "a" / "final.safetensors").generator.state_dict()
+    frozen = tiny(steps=2, pretrain_steps=2, lr_pretrain=0.0, noise=True, init_weights=str(tmp_path / "a"))
+    run_training([data], tmp_path / "b", frozen)
+    started = load_weights(tmp_path / "b" / "final.safetensors").generator
+    assert started.spec.noise and "noise-injected" in started.spec.describe()
+    for name, tensor in started.state_dict().items():  # the init's weights, and injections at zero
+        assert torch.equal(tensor, trained[name]) if name in trained else not tensor.any(), name
+    with pytest.raises(WeightsError, match=r"\(3, 8, 1, 'x2-stages', False, True\) differ"):
+        run_training([data], tmp_path / "c", tiny(init_weights=str(tmp_path / "b")))  # no way back
+
+
 def test_init_weights_that_do_not_fit(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
     data = make_prepared(lr_tile=8)
     run_training([data], tmp_path / "a", tiny(steps=1, pretrain_steps=1, sample_tiles=0))

@@ -46,13 +46,14 @@ def tiny_weights(
 
 def whole_image(
     weights: LoadedWeights, lr: np.ndarray, pad: int, precision: str = "fp32",
-    model: torch.nn.Module | None = None,
+    model: torch.nn.Module | None = None, origin: tuple[int, int] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Untiled inference (of the weights' generator unless `model` is given) on the scene reflection-padded by
-    `pad` LR px, cropped back to the scene."""
+    `pad` LR px, cropped back to the scene; a noise-injected generator's noise as if the padded scene's
+    corner lay at `origin` (default: where it does, -pad)."""
     x = np.pad(lr, ((0, 0), (pad, pad), (pad, pad)), mode="reflect") if pad else lr
-    chosen = resolve_precision(precision, "cpu")
-    hr = run_generator(model or weights.generator, weights.normalisation, x[None], chosen)[0]
+    chosen, origins = resolve_precision(precision, "cpu"), [origin or (-pad, -pad)]
+    hr = run_generator(model or weights.generator, weights.normalisation, x[None], chosen, origins)[0]
     return hr[:, 4 * pad : hr.shape[1] - 4 * pad, 4 * pad : hr.shape[2] - 4 * pad]
 
 
@@ -140,6 +141,28 @@ def test_self_ensemble_is_equivariant_seam_free_and_tagged(tmp_path, make_raster
     assert np.abs(tiled.astype(int) - whole_image(weights, lr, pad)).max() > 1  # not the plain model
     with rasterio.open(tmp_path / "ensemble.tif") as ds:
         assert ds.tags()["SATSR_SELF_ENSEMBLE"] == "8 orientations"
+
+
+@pytest.mark.parametrize("self_ensemble", [False, True])
+def test_noise_injected_generator_upscales_seam_free_and_deterministically(
+    tmp_path, make_raster, rng, self_ensemble
+) -> None:
+    generator = tiny_generator(detail=0.05, upsampler="shuffle-direct", noise=True)
+    for inject in generator.noise_in:
+        torch.nn.init.normal_(inject.weight, std=0.5)  # noise that shows (a trained injection's size)
+    weights = load_weights(save_tiny_weights(tmp_path / "noise.safetensors", generator))
+    assert weights.generator.spec.noise
+    lr = smooth_image(rng, 3, 45, 38)
+    src = make_raster("scene.tif", lr)
+    options = UpscaleOptions(tile=16, batch_size=2, precision="fp32", self_ensemble=self_ensemble)
+    tiled, _ = read(upscale_file(src, tmp_path / "a.tif", weights, options).dst)
+    again, _ = read(upscale_file(src, tmp_path / "b.tif", weights, replace(options, tile=24)).dst)
+    assert np.array_equal(tiled, again)  # another tiling, the same output
+    pad = weights.generator.receptive_radius
+    model = SelfEnsemble(weights.generator) if self_ensemble else weights.generator
+    assert np.abs(tiled.astype(int) - whole_image(weights, lr, pad, model=model)).max() <= 1  # no seams
+    elsewhere = whole_image(weights, lr, pad, model=model, origin=(0, 0))  # the noise of other ground
+    assert np.abs(tiled.astype(int) - elsewhere).max() > 1
 
 
 class NearestOracle(Generator):
