@@ -34,6 +34,7 @@ class TrainConfig:
     upsampler: str = "x2-stages"  # x2-stages (SRResNet) or shuffle-direct (one pixel shuffle x4 at the end)
     conditioned: bool = False  # G is told its input's softness (its own estimator learns it from the LR)
     noise: bool = False  # G adds learned noise in every residual block (init_weights without it: starts at 0)
+    noise_init: float = 0.0  # std of the noise injections' first weights; 0: G starts as exactly init_weights
     d_features: int = 32  # discriminator base channels
     d_head: str = "global"  # discriminator output: global (a logit per image) or patch (per 16 px patch)
     d_highpass: float = 0.0  # D judges image - Gaussian blur of this sigma (HR px): detail only; 0: all
@@ -149,9 +150,11 @@ def check(cfg: TrainConfig) -> None:
     negative = ("d_unroll", "num_workers", "val_tiles", "sample_tiles", "adv_ramp_steps", "seed")
     problems += [f"{name} must be >= 0" for name in negative if getattr(cfg, name) < 0]
     weights = ("lr_pretrain", "lr_g", "lr_d", "pixel_weight", "fm_weight", "adv_weight", "gp_weight",
-               "grad_clip", "d_highpass", "pixel_lowpass")  # fmt: skip
+               "grad_clip", "d_highpass", "pixel_lowpass", "noise_init")  # fmt: skip
     problems += [f"{n} must be a finite number >= 0 (got {getattr(cfg, n)})" for n in weights
                  if not (math.isfinite(getattr(cfg, n)) and getattr(cfg, n) >= 0)]  # fmt: skip
+    if cfg.noise_init and not cfg.noise:
+        problems.append("noise_init needs noise = true")
     if not (0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1):
         problems.append(f"need 0 <= beta1, beta2 < 1 (got {cfg.beta1}, {cfg.beta2})")
     if not problems and cfg.degrade == "random":

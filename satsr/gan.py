@@ -64,6 +64,9 @@ def build_nets(
     g = build_generator(cfg.generator, spec)
     if init is not None:
         load_init(g, init)
+    if cfg.noise_init:  # off the saddle at zero, where the noise gets no first-order gradient
+        for inject in g.noise_in:
+            nn.init.normal_(inject.weight, std=cfg.noise_init)
     precision.prepare(g)
     bands = spec.bands  # type: ignore[attr-defined]
     d = precision.prepare(Discriminator(bands, cfg.d_features, cfg.d_head, cfg.d_highpass))

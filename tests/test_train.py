@@ -127,6 +127,13 @@ def test_a_noise_injected_run_starts_from_weights_without_noise(
         assert torch.equal(tensor, trained[name]) if name in trained else not tensor.any(), name
     with pytest.raises(WeightsError, match=r"\(3, 8, 1, 'x2-stages', False, True\) differ"):
         run_training([data], tmp_path / "c", tiny(init_weights=str(tmp_path / "b")))  # no way back
+    drawn = tiny(steps=2, pretrain_steps=2, lr_pretrain=0.0, noise=True, noise_init=0.01,
+                 init_weights=str(tmp_path / "a"))  # fmt: skip
+    run_training([data], tmp_path / "d", drawn)
+    injections = load_weights(tmp_path / "d" / "final.safetensors").generator.noise_in
+    assert all(0.005 < inject.weight.std().item() < 0.02 for inject in injections.requires_grad_(False))
+    with pytest.raises(UsageError, match="noise_init needs noise = true"):
+        run_training([data], tmp_path / "e", tiny(noise_init=0.01))
 
 
 def test_init_weights_that_do_not_fit(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
