@@ -241,6 +241,33 @@ def test_model_on_raster_pair_fresh_generator_equals_bicubic(
     assert len(report.crops) == 2
 
 
+def test_model_on_raster_pair_scores_what_upscale_writes_for_a_noise_injected_generator(
+    make_raster: RasterFactory, tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its windows are not upscale's tiles: only noise keyed on scene position makes the scores agree."""
+    import torch
+
+    import satsr.inference
+    from satsr.evaluate_raster import evaluate_model_on_pair, evaluate_rasters
+    from satsr.upscale import UpscaleOptions, upscale_file
+    from satsr.weights import load_weights
+
+    generator = tiny_generator(detail=0.05, upsampler="shuffle-direct", noise=True)
+    for inject in generator.noise_in:
+        torch.nn.init.normal_(inject.weight, std=0.5)
+    path = save_tiny_weights(tmp_path / "noise.safetensors", generator)
+    lr, hr = raster_pair(make_raster, rng)
+    options = EvaluateOptions(window=64, figure_tiles=0, precision="fp32")
+    psnr = lambda: evaluate_model_on_pair(path, lr, hr, options).scores["sr"]["psnr"].overall  # noqa: E731
+    upscaled = UpscaleOptions(tile=16, precision="fp32")
+    sr = upscale_file(lr, tmp_path / "sr.tif", load_weights(path), upscaled).dst
+    written = evaluate_rasters(sr, hr, lr, options).scores["sr"]["psnr"].overall
+    assert psnr() == pytest.approx(written, abs=1e-3)
+    keyed = satsr.inference.noise_inputs
+    monkeypatch.setattr(satsr.inference, "noise_inputs", lambda g, x, origins: keyed(g, x, None))
+    assert abs(psnr() - written) > 0.01  # each window's noise as if at the scene's corner: it shows
+
+
 def test_sr_raster_identical_to_hr_gives_inf_json_safe(
     make_raster: RasterFactory, tmp_path: Path, rng: np.random.Generator
 ) -> None:
