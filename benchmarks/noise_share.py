@@ -46,7 +46,7 @@ def main() -> None:
     for start in range(0, len(tiles), CHUNK):
         chunk = tiles[start : start + CHUNK]
         lr, hr = (np.stack([np.asarray(stacks[t.scene][side][t.index]) for t in chunk]) for side in (0, 1))
-        here = [(t.lr_window[1], t.lr_window[0]) for t in chunk]
+        here = [t.lr_origin for t in chunk]
         there = [(r + ELSEWHERE, c) for r, c in here]
         sr, other = (run_generator(g, norm, lr, None, o).astype(np.float64) for o in (here, there))
         base = bicubic(lr, norm, manifest.scale).astype(np.float64)

@@ -92,12 +92,12 @@ def main() -> None:
     for start in range(0, len(tiles), CHUNK):
         chunk = tiles[start : start + CHUNK]
         lr, hr = (np.stack([np.asarray(stacks[t.scene][side][t.index]) for t in chunk]) for side in (0, 1))
-        origins = [(t.lr_window[1], t.lr_window[0]) for t in chunk]  # where a noise-injected G's noise is
+        origins = [t.lr_origin for t in chunk]  # where a noise-injected G's noise is drawn
         sr = run_generator(weights.generator, weights.normalisation, lr, None, origins)  # fp32
         for k, t in enumerate(chunk):
             s, h = sr[k].astype(np.float64), hr[k].astype(np.float64)
             images = {name: np.clip(np.round(f(s, h)), 0, top) for name, f in made.items()}
-            origin = (t.scene, t.lr_window[1] * manifest.scale, t.lr_window[0] * manifest.scale)
+            origin = (t.scene, *(v * manifest.scale for v in t.lr_origin))
             samples = tile_samples(lr[k], hr[k], images, DEFAULTS.shave, manifest.hr_valid(hr[k]), origin)
             for name, sample in samples.items():
                 banks[name].add(sample)

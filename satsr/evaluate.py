@@ -92,7 +92,7 @@ def evaluate_dataset(
     origins = {}  # where each tile lies on its scene's HR grid
     for position, t in enumerate(tiles):
         by_scene[t.scene].append((position, t.index))
-        origins[position] = (t.scene, t.lr_window[1] * manifest.scale, t.lr_window[0] * manifest.scale)
+        origins[position] = (t.scene, *(v * manifest.scale for v in t.lr_origin))
     done = pixels = 0
     for scene, members in by_scene.items():
         lr_stack, hr_stack = open_scene(dataset, scene)
@@ -100,7 +100,7 @@ def evaluate_dataset(
             batch = members[b : b + options.batch]
             rows = [i for _, i in batch]
             lr, hr = np.asarray(lr_stack[rows]), np.asarray(hr_stack[rows])
-            lr_origins = [(tiles[p].lr_window[1], tiles[p].lr_window[0]) for p, _ in batch]
+            lr_origins = [tiles[p].lr_origin for p, _ in batch]
             outs = _methods(generator, loaded.normalisation, lr, precision, manifest.scale, lr_origins)
             for k, (position, _) in enumerate(batch):
                 per_tile = {m: o[k] for m, o in outs.items()}

@@ -34,6 +34,11 @@ class TileRecord:
     bounds: tuple[float, float, float, float]  # left, bottom, right, top in the scene's CRS
     shift: float | None = None  # estimated LR->HR misregistration in LR px (None: not measured)
 
+    @property
+    def lr_origin(self) -> tuple[int, int]:
+        """(row, col) of the tile's top-left pixel on the scene's LR grid."""
+        return self.lr_window[1], self.lr_window[0]
+
 
 @dataclass(frozen=True)
 class SceneRecord:
