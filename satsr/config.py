@@ -44,8 +44,9 @@ class TrainConfig:
     lr_d: float = 1e-4  # discriminator Adam learning rate
     beta1: float = 0.9  # Adam beta1 of both optimisers
     beta2: float = 0.99  # Adam beta2 of both optimisers
-    pixel_weight: float = 1.0  # weight of the L1 content loss in the adversarial phase
-    pixel_lowpass: float = 0.0  # adversarial phase: L1 on Gaussian blurs of this sigma (HR px) only; 0: all
+    pixel_loss: str = "l1"  # content loss of both phases: l1, or mse (the error PSNR scores)
+    pixel_weight: float = 1.0  # weight of the content loss in the adversarial phase
+    pixel_lowpass: float = 0.0  # adversarial phase: content loss on Gaussian blurs of sigma (HR px); 0: none
     fm_weight: float = 0.0  # weight of feature matching: L1 between D's activations on SR and on HR
     adv_loss: str = "vanilla"  # vanilla (BCE with logits), wgan-gp or ragan (relativistic average)
     adv_weight: float = 5e-3  # weight of the adversarial term in the generator loss (after the ramp)
@@ -122,15 +123,16 @@ def check(cfg: TrainConfig) -> None:
         problems.append(f"hr_crop must be a multiple of 4 and >= 8 (got {cfg.hr_crop})")
     if cfg.generator not in _generators():
         problems.append(f"generator must be one of {', '.join(_generators())} (got {cfg.generator!r})")
-    from satsr.models import D_HEADS, UPSAMPLERS  # torch: only once a config is built, never for --help
+    from satsr.losses import ADV_LOSSES, PIXEL_LOSSES  # torch: only once a config is built, never for --help
+    from satsr.models import D_HEADS, UPSAMPLERS
 
     for name, value, known in (("degrade", cfg.degrade, DEGRADE_MODES), ("d_head", cfg.d_head, D_HEADS),
                                ("lr_schedule", cfg.lr_schedule, LR_SCHEDULES),
-                               ("upsampler", cfg.upsampler, UPSAMPLERS)):  # fmt: skip
+                               ("upsampler", cfg.upsampler, UPSAMPLERS),
+                               ("adv_loss", cfg.adv_loss, tuple(ADV_LOSSES)),
+                               ("pixel_loss", cfg.pixel_loss, tuple(PIXEL_LOSSES))):  # fmt: skip
         if value not in known:
             problems.append(f"{name} must be one of {', '.join(known)} (got {value!r})")
-    if cfg.adv_loss not in _adv_losses():
-        problems.append(f"adv_loss must be one of {', '.join(_adv_losses())} (got {cfg.adv_loss!r})")
     if cfg.device not in DEVICES:
         problems.append(f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
     if cfg.precision not in PRECISIONS:
@@ -167,12 +169,6 @@ def _generators() -> tuple[str, ...]:
     from satsr.generators import GENERATORS  # torch: only once a config is built, never for --help
 
     return tuple(GENERATORS)
-
-
-def _adv_losses() -> tuple[str, ...]:
-    from satsr.losses import ADV_LOSSES  # the one registry of adversarial losses (torch, like _generators)
-
-    return tuple(ADV_LOSSES)
 
 
 def with_overrides(base: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:

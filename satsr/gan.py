@@ -2,9 +2,9 @@
 optimisation step of each phase: pixel pretraining, and the D-then-G adversarial update.
 
 Order per adversarial step (as in BasicSR's srgan_model): G makes SR once; D is updated on (HR, SR
-detached); G is then updated on content L1 + weighted adversarial loss, judged by D (or by a look-ahead
-copy of D when unrolling). D's parameters are frozen during the G update so that G's backward neither
-computes nor all-reduces gradients for D.
+detached); G is then updated on the content loss (L1 or MSE) + weighted adversarial loss, judged by D
+(or by a look-ahead copy of D when unrolling). D's parameters are frozen during the G update so that
+G's backward neither computes nor all-reduces gradients for D.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from satsr.config import TrainConfig
 from satsr.dataset import Source, same_normalisation
 from satsr.errors import WeightsError
 from satsr.generators import build_generator, read_spec
-from satsr.losses import ADV_LOSSES, d_statistics, gradient_penalty, masked_l1
+from satsr.losses import ADV_LOSSES, PIXEL_LOSSES, d_statistics, gradient_penalty, masked_l1
 from satsr.models import Discriminator, gaussian_blur
 from satsr.precision import Precision
 from satsr.spec import Spec
@@ -128,7 +128,7 @@ def pretrain_step(nets: Nets, batch: Batch, cfg: TrainConfig, autocast: Autocast
     lr, hr, valid, softness = batch
     with autocast():
         sr = _generate(nets, lr, softness)
-    pixel = masked_l1(sr, hr, valid)
+    pixel = PIXEL_LOSSES[cfg.pixel_loss](sr, hr, valid)
     loss, estimator = _with_estimator(nets, pixel, softness)
     _apply(nets.opt_g, nets.g, loss, cfg.grad_clip)
     return {"loss_g": loss.detach(), "loss_pixel": pixel.detach(), **estimator}
@@ -205,7 +205,7 @@ def adversarial_step(
             fake_g, fake_feats = judge.scores_and_features(sr)
             with torch.no_grad():
                 real_g, real_feats = judge.scores_and_features(hr) if needs_real else (fake_g.detach(), [])
-        pixel = content_loss(sr, hr, valid, cfg.pixel_lowpass)
+        pixel = content_loss(sr, hr, valid, cfg.pixel_lowpass, cfg.pixel_loss)
         adv = ADV_LOSSES[cfg.adv_loss][1](real_g, fake_g)
         loss_g, estimator = _with_estimator(nets, cfg.pixel_weight * pixel + adv_weight * adv, softness)
         if cfg.fm_weight > 0:  # a perceptual loss learnt on this data: no pretrained network needed
@@ -221,10 +221,12 @@ def adversarial_step(
     return {**losses, **estimator, "loss_d": loss_d, **stats}
 
 
-def content_loss(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, lowpass: float) -> torch.Tensor:
-    """L1 between Gaussian blurs of `lowpass` sigma (0: plain L1). Frequency separation: the finer detail
-    is left to D, so the two losses do not pull one band two ways."""
-    return masked_l1(gaussian_blur(sr.float(), lowpass), gaussian_blur(hr.float(), lowpass), valid)
+def content_loss(
+    sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, lowpass: float, kind: str = "l1"
+) -> torch.Tensor:
+    """The pixel loss `kind` between Gaussian blurs of `lowpass` sigma (0: no blur). Frequency separation:
+    the finer detail is left to D, so the two losses do not pull one band two ways."""
+    return PIXEL_LOSSES[kind](gaussian_blur(sr.float(), lowpass), gaussian_blur(hr.float(), lowpass), valid)
 
 
 @torch.no_grad()

@@ -17,11 +17,22 @@ Scores = torch.Tensor
 
 def masked_l1(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Mean absolute error over valid pixels ((B, H, W) mask; None: all pixels)."""
-    diff = (sr.float() - hr.float()).abs()
+    return _masked_mean((sr.float() - hr.float()).abs(), valid)
+
+
+def masked_mse(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error over valid pixels: the error PSNR scores."""
+    return _masked_mean((sr.float() - hr.float()).square(), valid)
+
+
+def _masked_mean(error: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
     if valid is None:
-        return diff.mean()
-    weight = valid.unsqueeze(1).to(diff.dtype).expand_as(diff)
-    return (diff * weight).sum() / weight.sum().clamp_min(1.0)
+        return error.mean()
+    weight = valid.unsqueeze(1).to(error.dtype).expand_as(error)
+    return (error * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+PIXEL_LOSSES = {"l1": masked_l1, "mse": masked_mse}  # the names `pixel_loss` accepts
 
 
 def _bce(logits: Scores, target: float) -> torch.Tensor:

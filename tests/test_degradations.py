@@ -18,6 +18,7 @@ from satsr.dataset import TileDataset, open_sources
 from satsr.degrade import Degradation, RandomDegradation, degrade, degrade_random
 from satsr.errors import UsageError
 from satsr.gan import content_loss
+from satsr.losses import PIXEL_LOSSES
 from satsr.manifest import load_manifest, save_manifest, scene_paths
 from satsr.models import Discriminator, Generator, GeneratorSpec
 from satsr.train import run_training
@@ -210,6 +211,15 @@ def test_highpass_discriminator_judges_detail_not_tone() -> None:
     assert torch.equal(plain.detail(x), x) and not torch.allclose(plain(x), plain(toned), atol=1e-5)
 
 
+def test_pixel_losses_score_valid_pixels_only() -> None:
+    hr, sr = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 9.0)  # far off where the mask says nodata
+    sr[..., :2] = 0.2
+    valid = torch.zeros(1, 4, 4, dtype=torch.bool)
+    valid[..., :2] = True
+    assert PIXEL_LOSSES["l1"](sr, hr, valid).item() == pytest.approx(0.2)
+    assert PIXEL_LOSSES["mse"](sr, hr, valid).item() == pytest.approx(0.04)
+
+
 def test_lowpass_content_loss_leaves_the_detail_to_the_discriminator() -> None:
     torch.manual_seed(0)
     hr, valid = torch.rand(2, 3, 40, 40), torch.ones(2, 40, 40, dtype=torch.bool)
@@ -219,3 +229,5 @@ def test_lowpass_content_loss_leaves_the_detail_to_the_discriminator() -> None:
     assert ratio.item() == pytest.approx(1 / (2 * np.pi**0.5 * 1.5), rel=0.1)  # white grain's std, blurred
     assert content_loss(shifted, hr, valid, 1.5).item() == pytest.approx(0.05, rel=1e-3)
     assert content_loss(shifted, hr, valid, 0.0).item() == pytest.approx(0.05, rel=1e-3)
+    assert content_loss(shifted, hr, valid, 0.0, "mse").item() == pytest.approx(0.05**2, rel=1e-3)
+    assert content_loss(grain, hr, valid, 0.0, "mse").item() == pytest.approx(0.1**2, rel=0.05)

@@ -65,9 +65,13 @@ def test_cli_end_to_end_two_datasets(make_prepared: Callable[..., Path], tmp_pat
     assert checkpoint["step"] == 4 and checkpoint["config"]["batch_size"] == 3
 
 
-def test_generator_learns_beyond_bicubic(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("pixel_loss", ["l1", "mse"])
+def test_generator_learns_beyond_bicubic(
+    make_prepared: Callable[..., Path], tmp_path: Path, pixel_loss: str
+) -> None:
     data = make_prepared(lr_tile=12, tiles={"train": 8, "val": 2})
-    cfg = tiny(steps=30, pretrain_steps=30, val_every=30, checkpoint_every=30, log_every=10, lr_pretrain=2e-3)
+    cfg = tiny(steps=30, pretrain_steps=30, val_every=30, checkpoint_every=30, log_every=10, lr_pretrain=2e-3,
+               pixel_loss=pixel_loss)  # fmt: skip
     result = run_training([data], tmp_path / "run", cfg)
     val = result.final_val
     assert val["val_psnr"] > val["val_psnr_bicubic"] + 0.05, val
@@ -195,6 +199,8 @@ def test_config_precedence_and_errors(tmp_path: Path) -> None:
         resolve(None, {"steps": "many"})
     with pytest.raises(UsageError, match="adv_loss must be one of"):
         TrainConfig(adv_loss="hinge")
+    with pytest.raises(UsageError, match=r"pixel_loss must be one of l1, mse \(got 'l2'\)"):
+        TrainConfig(pixel_loss="l2")
     with pytest.raises(UsageError, match="precision must be one of auto, fp32, bf16"):
         TrainConfig(precision="fp16")
     with pytest.raises(UsageError, match="--pretrain-steps"):
