@@ -80,11 +80,17 @@ def build_nets(
 
 
 def load_init(g: nn.Module, init: nn.Module) -> None:
-    """G's weights from `init`; a noise-injected G may start from weights without noise (its injections
-    start at zero, so it begins as exactly `init`)."""
+    """G's weights from `init`. G may hold more than `init` and still start as exactly `init`: noise
+    injections (they start at zero) and residual blocks appended to its trunk (their last conv starts at
+    zero, so each passes its input on): a trained model grows deeper without starting over."""
+    kept = len(getattr(init, "trunk", ()))
+    appended = tuple(f"trunk.{i}." for i in range(kept, len(getattr(g, "trunk", ()))))
     missing, unexpected = g.load_state_dict(init.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("noise_in.") for k in missing):
+    if unexpected or any(not k.startswith(("noise_in.", *appended)) for k in missing):
         g.load_state_dict(init.state_dict())  # strict: raises naming the keys that do not match
+    for block in g.trunk[kept:] if appended else ():
+        nn.init.zeros_(block.body[-1].weight)
+        nn.init.zeros_(block.body[-1].bias)
 
 
 def initial_generator(cfg: TrainConfig, source: Source) -> nn.Module:
@@ -100,13 +106,15 @@ def initial_generator(cfg: TrainConfig, source: Source) -> nn.Module:
                            f"{m.scale}x; prepare the data at the weights' scale or start without "
                            "init_weights")
     have_d, want_d = loaded.meta.spec.to_dict(), run_spec(cfg, m.bands, m.scale).to_dict()
-    # weights without noise may start a noise-injected run (its injections start at zero: load_init)
+    # weights without noise may start a noise-injected run, and fewer blocks a deeper one (load_init)
     names = [k for k in have_d if k != "scale" and (k != "noise" or have_d[k])]
-    have, want = tuple(have_d[k] for k in names), tuple(want_d[k] for k in names)
-    if have != want:
+    grows = {"blocks"} if have_d.get("blocks", 0) < want_d.get("blocks", 0) else set()
+    if any(have_d[k] != want_d[k] for k in names if k not in grows):
+        have, want = tuple(have_d[k] for k in names), tuple(want_d[k] for k in names)
         raise WeightsError(
-            f"{loaded.path}: ({', '.join(names)}) {have} differ from this run's {want}; "
-            "set features/blocks/upsampler/conditioned to match the weights or start without init_weights"
+            f"{loaded.path}: ({', '.join(names)}) {have} differ from this run's {want}; set features, "
+            "upsampler and conditioned as the weights have them (blocks: theirs or more) or start without "
+            "init_weights"
         )
     if not same_normalisation(loaded.normalisation, m.norm):
         raise WeightsError(

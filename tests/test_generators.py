@@ -134,6 +134,18 @@ def test_noise_injection_starts_at_zero_and_draws_texture() -> None:
         load_init(plain, noisy)
 
 
+def test_a_generator_grows_deeper_from_trained_weights() -> None:
+    shallow = tiny_generator(detail=0.05, upsampler="shuffle-direct")
+    deep = tiny_generator(detail=0.05, upsampler="shuffle-direct", blocks=3, seed=1)
+    load_init(deep, shallow)
+    x = torch.rand(2, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(deep.eval()(x), shallow.eval()(x))  # appended blocks pass their input on
+    assert all(not block.body[-1].weight.any() and block.body[0].weight.any() for block in deep.trunk[1:])
+    with pytest.raises(RuntimeError, match=r"trunk\.1\."):
+        load_init(shallow, deep)
+
+
 @pytest.mark.parametrize("scale", [2, 8])
 def test_generator_builds_one_x2_stage_per_factor_of_two(scale: int) -> None:
     g = tiny_generator(scale=scale, detail=0.1)

@@ -117,6 +117,23 @@ def test_init_weights_start_the_generator(make_prepared: Callable[..., Path], tm
     assert any(not torch.equal(fresh[k], trained[k]) for k in trained)  # without init: other weights
 
 
+def test_a_deeper_run_starts_from_shallower_weights(
+    make_prepared: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = make_prepared(lr_tile=8)
+    run_training([data], tmp_path / "a", tiny(steps=2, pretrain_steps=2, sample_tiles=0))
+    shallow = load_weights(tmp_path / "a" / "final.safetensors").generator
+    frozen = tiny(steps=2, pretrain_steps=2, lr_pretrain=0.0, blocks=3, init_weights=str(tmp_path / "a"))
+    run_training([data], tmp_path / "b", frozen)
+    deep = load_weights(tmp_path / "b" / "final.safetensors").generator
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert deep.spec.blocks == 3 and torch.equal(deep.eval()(x), shallow.eval()(x))
+    refusal = r"\(3, 8, 3, 'x2-stages', False\) differ .* \(blocks: theirs or more\)"
+    with pytest.raises(WeightsError, match=refusal):
+        run_training([data], tmp_path / "c", tiny(init_weights=str(tmp_path / "b")))  # no shallower
+
+
 def test_a_noise_injected_run_starts_from_weights_without_noise(
     make_prepared: Callable[..., Path], tmp_path: Path
 ) -> None:
