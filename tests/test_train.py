@@ -160,9 +160,9 @@ def test_a_noise_injected_run_starts_from_weights_without_noise(
 def test_init_weights_that_do_not_fit(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
     data = make_prepared(lr_tile=8)
     run_training([data], tmp_path / "a", tiny(steps=1, pretrain_steps=1, sample_tiles=0))
-    want = r"\(3, 8, 1, 'x2-stages', False\) differ from this run's \(3, 8, 2, "
-    with pytest.raises(WeightsError, match=want):
-        run_training([data], tmp_path / "b", tiny(blocks=2, init_weights=str(tmp_path / "a")))
+    want = r"\(3, 8, 1, 'x2-stages', False\) differ from this run's \(3, 16, 1, "
+    with pytest.raises(WeightsError, match=want):  # wider cannot start from them (deeper can: grown)
+        run_training([data], tmp_path / "b", tiny(features=16, init_weights=str(tmp_path / "a")))
     with pytest.raises(WeightsError, match=r"run's \(3, 8, 1, 'shuffle-direct', False\)"):
         direct = tiny(upsampler="shuffle-direct", init_weights=str(tmp_path / "a"))
         run_training([data], tmp_path / "b", direct)
