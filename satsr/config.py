@@ -35,6 +35,7 @@ class TrainConfig:
     conditioned: bool = False  # G is told its input's softness (its own estimator learns it from the LR)
     noise: bool = False  # G adds learned noise in every residual block (init_weights without it: starts at 0)
     noise_init: float = 0.0  # std of the noise injections' first weights; 0: G starts as exactly init_weights
+    reparam: bool = False  # G trains its trunk convs as multi-branch RepConvs, exported folded (reparam.py)
     d_features: int = 32  # discriminator base channels
     d_head: str = "global"  # discriminator output: global (a logit per image) or patch (per 16 px patch)
     d_highpass: float = 0.0  # D judges image - Gaussian blur of this sigma (HR px): detail only; 0: all

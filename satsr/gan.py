@@ -26,6 +26,7 @@ from satsr.generators import build_generator, read_spec
 from satsr.losses import ADV_LOSSES, PIXEL_LOSSES, d_statistics, gradient_penalty, masked_l1
 from satsr.models import Discriminator, gaussian_blur
 from satsr.precision import Precision
+from satsr.reparam import reparameterise
 from satsr.spec import Spec
 from satsr.weights import load_weights
 
@@ -67,6 +68,8 @@ def build_nets(
     if cfg.noise_init:  # off the saddle at zero, where the noise gets no first-order gradient
         for inject in g.noise_in:
             nn.init.normal_(inject.weight, std=cfg.noise_init)
+    if cfg.reparam:
+        reparameterise(g)
     precision.prepare(g)
     bands = spec.bands  # type: ignore[attr-defined]
     d = precision.prepare(Discriminator(bands, cfg.d_features, cfg.d_head, cfg.d_highpass))

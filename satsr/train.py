@@ -41,13 +41,14 @@ from satsr.monitor import VALIDATE_TASK, CsvLog, pick, plot_curves, sample_grid,
 from satsr.outputs import atomic_output, refuse_inputs, remove
 from satsr.precision import Precision, resolve_device, resolve_precision
 from satsr.progress import Progress, silent
+from satsr.reparam import fold
 from satsr.rundir import BEST, CHECKPOINT, CONFIG, CURVES, FINAL, LOG, PSNR, prepare_run_dir, sample_png
 from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
 # fixed on resume
-ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "conditioned", "noise", "d_features", "d_head",
-               "d_highpass")
+ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "conditioned", "noise", "reparam",
+               "d_features", "d_head", "d_highpass")
 
 
 @dataclass
@@ -322,7 +323,7 @@ def _export(run: Run, ema: torch.nn.Module, name: str) -> None:
         "val": run.last_val, "phase": run.cfg.phase(run.step), "step": run.step, "export": name,
         "lr_gsd_m": dataset_lr_gsd([(s.crs, s.lr_transform) for d in run.sources for s in d.manifest.scenes]),
     }  # fmt: skip
-    model = copy.deepcopy(ema).float().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    model = fold(copy.deepcopy(ema)).float().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     save_weights(run.run_dir / name, model, run.sources[0].manifest.norm, meta)
 
 

@@ -3,6 +3,7 @@ and a 2x model goes through prepare -> train -> evaluate -> upscale with the sam
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from satsr.errors import WeightsError
 from satsr.gan import load_init
 from satsr.generators import GENERATORS
 from satsr.models import NOISE_CHANNELS, position_noise
+from satsr.reparam import RepConv, fold, is_reparameterised, reparameterise
 from satsr.spec import Spec
 from satsr.train import run_training
 from satsr.upscale import UpscaleOptions, upscale_file
@@ -144,6 +146,24 @@ def test_a_generator_grows_deeper_from_trained_weights() -> None:
     assert all(not block.body[-1].weight.any() and block.body[0].weight.any() for block in deep.trunk[1:])
     with pytest.raises(RuntimeError, match=r"trunk\.1\."):
         load_init(shallow, deep)
+
+
+def test_a_reparameterised_generator_starts_as_and_folds_to_a_plain_one() -> None:
+    plain = tiny_generator(detail=0.05, upsampler="shuffle-direct", blocks=2).eval()
+    multi = reparameterise(copy.deepcopy(plain))
+    x = torch.rand(2, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(multi(x), plain(x))  # the extra branches start at zero
+        for rep in (m for m in multi.modules() if isinstance(m, RepConv)):
+            for branch in (rep.pointwise.weight, rep.identity, rep.squeeze.weight):
+                nn.init.normal_(branch, std=0.05)
+        trained = multi(x)
+        folded = fold(copy.deepcopy(multi))
+        assert not torch.allclose(trained, plain(x), atol=1e-3)  # the branches do change the function
+        torch.testing.assert_close(folded(x), trained, rtol=0, atol=1e-5)
+    assert folded.state_dict().keys() == plain.state_dict().keys() and not is_reparameterised(folded)
+    with pytest.raises(ValueError, match="3x3"):
+        RepConv(nn.Conv2d(4, 4, 1))
 
 
 @pytest.mark.parametrize("scale", [2, 8])

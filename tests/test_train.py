@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from satsr.cli import app
 from satsr.config import TrainConfig, resolve, saved_config, to_toml
 from satsr.errors import DataError, OutputExistsError, TrainingError, UsageError, WeightsError
 from satsr.normalise import Normalisation
+from satsr.reparam import reparameterise
 from satsr.train import run_training
 from satsr.weights import load_weights
 from tests.support import TINY_TRAIN
@@ -132,6 +135,30 @@ def test_a_deeper_run_starts_from_shallower_weights(
     refusal = r"\(3, 8, 3, 'x2-stages', False\) differ .* \(blocks: theirs or more\)"
     with pytest.raises(WeightsError, match=refusal):
         run_training([data], tmp_path / "c", tiny(init_weights=str(tmp_path / "b")))  # no shallower
+
+
+def test_a_reparameterised_run_trains_branches_and_exports_one_conv_each(
+    make_prepared: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = make_prepared(lr_tile=8)
+    run_training([data], tmp_path / "a", tiny(steps=2, pretrain_steps=2, sample_tiles=0))
+    plain = load_weights(tmp_path / "a" / "final.safetensors").generator.eval()
+    frozen = tiny(steps=2, pretrain_steps=2, lr_pretrain=0.0, reparam=True, init_weights=str(tmp_path / "a"))
+    run_training([data], tmp_path / "b", frozen)
+    run_training([data], tmp_path / "c", replace(frozen, lr_pretrain=1e-2))
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        same = load_weights(tmp_path / "b" / "final.safetensors").generator.eval()
+        assert torch.equal(same(x), plain(x))  # starts as exactly its init_weights
+        trained = load_weights(tmp_path / "c" / "final.safetensors").generator.eval()
+        assert trained.state_dict().keys() == plain.state_dict().keys()  # a plain srresnet file
+        ema = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)["ema"]
+        assert ema["trunk.0.body.0.squeeze.weight"].any()  # the branches trained
+        multi = reparameterise(copy.deepcopy(plain))
+        multi.load_state_dict(ema)
+        torch.testing.assert_close(trained(x), multi(x), rtol=0, atol=1e-5)
+    with pytest.raises(TrainingError, match=r"another architecture \(reparam True -> False\)"):
+        run_training([data], tmp_path / "c", replace(frozen, reparam=False, steps=3), resume=True)
 
 
 def test_a_noise_injected_run_starts_from_weights_without_noise(
