@@ -76,8 +76,3 @@ def fold(generator: nn.Module) -> nn.Module:
             parent, _, child = name.rpartition(".")
             setattr(generator.get_submodule(parent), child, module.folded())
     return generator
-
-
-def is_reparameterised(generator: nn.Module) -> bool:
-    return any(isinstance(m, RepConv) for m in generator.modules())
-
