@@ -39,6 +39,7 @@ class TrainConfig:
     d_features: int = 32  # discriminator base channels
     d_head: str = "global"  # discriminator output: global (a logit per image) or patch (per 16 px patch)
     d_highpass: float = 0.0  # D judges image - Gaussian blur of this sigma (HR px): detail only; 0: all
+    d_augment: str = ""  # D sees real and SR through random changes (DiffAugment): color,translation,cutout
     lr_pretrain: float = 2e-4  # generator Adam learning rate during pretraining
     lr_schedule: str = "constant"  # pretraining lr: constant, or cosine (half cosine down to a tenth)
     lr_g: float = 1e-4  # generator Adam learning rate during the adversarial phase
@@ -125,7 +126,7 @@ def check(cfg: TrainConfig) -> None:
     if cfg.generator not in _generators():
         problems.append(f"generator must be one of {', '.join(_generators())} (got {cfg.generator!r})")
     from satsr.losses import ADV_LOSSES, PIXEL_LOSSES  # torch: only once a config is built, never for --help
-    from satsr.models import D_HEADS, UPSAMPLERS
+    from satsr.models import AUGMENTS, D_HEADS, UPSAMPLERS
 
     for name, value, known in (("degrade", cfg.degrade, DEGRADE_MODES), ("d_head", cfg.d_head, D_HEADS),
                                ("lr_schedule", cfg.lr_schedule, LR_SCHEDULES),
@@ -134,6 +135,8 @@ def check(cfg: TrainConfig) -> None:
                                ("pixel_loss", cfg.pixel_loss, tuple(PIXEL_LOSSES))):  # fmt: skip
         if value not in known:
             problems.append(f"{name} must be one of {', '.join(known)} (got {value!r})")
+    if unknown := set(filter(None, cfg.d_augment.split(","))) - set(AUGMENTS):
+        problems.append(f"d_augment must list some of {', '.join(AUGMENTS)} (got {', '.join(unknown)})")
     if cfg.device not in DEVICES:
         problems.append(f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
     if cfg.precision not in PRECISIONS:

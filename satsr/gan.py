@@ -72,7 +72,7 @@ def build_nets(
         reparameterise(g)
     precision.prepare(g)
     bands = spec.bands  # type: ignore[attr-defined]
-    d = precision.prepare(Discriminator(bands, cfg.d_features, cfg.d_head, cfg.d_highpass))
+    d = precision.prepare(Discriminator(bands, cfg.d_features, cfg.d_head, cfg.d_highpass, cfg.d_augment))
     device = precision.device
     ema = copy.deepcopy(g).requires_grad_(False)
     opt_g, opt_d = adam(g, cfg.lr_pretrain, cfg), adam(d, cfg.lr_d, cfg)

@@ -147,7 +147,7 @@ def test_training_with_random_degradations_resumes_exactly(
     data = make_prepared(lr_tile=8, degraded=True)
     settings = {"steps": 4, "degrade": "random", "upsampler": "shuffle-direct", "d_head": "patch",
                 "d_highpass": 1.0, "pixel_lowpass": 1.0, "fm_weight": 0.5, "adv_loss": "ragan",
-                "lr_schedule": "cosine"}  # fmt: skip
+                "lr_schedule": "cosine", "d_augment": "color,translation,cutout"}  # fmt: skip
     full = TrainConfig(**{**TINY, **settings})  # type: ignore[arg-type]
     run_training([data], tmp_path / "straight", full)
     run_training([data], tmp_path / "resumed", TrainConfig(**{**full.to_dict(), "steps": 3}))
@@ -171,7 +171,7 @@ def test_cosine_schedule_and_config_refusals() -> None:
     assert TrainConfig().pretrain_lr(7) == TrainConfig().lr_pretrain
     for bad in ({"degrade": "sometimes"}, {"upsampler": "nearest"}, {"d_head": "pixel"},
                 {"lr_schedule": "step"}, {"degrade": "random", "degrade_sharp_prob": 1.5},
-                {"d_highpass": -1.0}, {"pixel_lowpass": float("nan")}):  # fmt: skip
+                {"d_highpass": -1.0}, {"pixel_lowpass": float("nan")}, {"d_augment": "colour"}):  # fmt: skip
         with pytest.raises(UsageError):
             TrainConfig(**bad)  # type: ignore[arg-type]
 
@@ -209,6 +209,20 @@ def test_highpass_discriminator_judges_detail_not_tone() -> None:
     assert torch.allclose(d.detail(checker), checker - 0.5, atol=0.02)  # finest detail passes whole
     plain = Discriminator(bands=3, features=8)
     assert torch.equal(plain.detail(x), x) and not torch.allclose(plain(x), plain(toned), atol=1e-5)
+
+
+def test_augmented_discriminator_sees_a_new_view_each_training_call_and_passes_gradients() -> None:
+    torch.manual_seed(0)
+    d = Discriminator(bands=3, features=8, augment="color,translation,cutout")
+    x = torch.rand(4, 3, 48, 48, requires_grad=True)
+    first, second = d(x), d(x)
+    assert not torch.allclose(first, second)  # a fresh colour, shift and cutout per call
+    first.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # G learns through the augmentation
+    seen = d.detail(torch.full((4, 3, 48, 48), 0.5))
+    assert seen.shape == (4, 3, 48, 48) and (seen == 0).flatten(1).any(1).all()  # each has a cut-out
+    d.eval()
+    assert torch.equal(d.detail(x), x) and torch.equal(d(x), d(x))  # judged as is outside training
 
 
 def test_pixel_losses_score_valid_pixels_only() -> None:
