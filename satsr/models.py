@@ -286,7 +286,7 @@ class Discriminator(nn.Module):
     highpass > 0: D judges only the detail, the image minus its Gaussian blur of that sigma (HR px), as in
     frequency-separation SR (Fritsche et al. 2019). The colour and tone of a real pair's two captures, which
     no upscaler can or should match, then cannot give SR away. (On this project's data such a D wins too
-    easily to teach G: see the model card.)
+    easily to teach G: see weights/EXPERIMENTS.md.)
 
     augment: in training mode D sees every image, real or SR, through random differentiable changes, a
     comma-separated DiffAugment policy (Zhao et al. 2020) of colour, translation and cutout, in the D and G
