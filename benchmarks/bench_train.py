@@ -30,9 +30,10 @@ from satsr import SCALE
 from satsr.config import TrainConfig
 from satsr.dataset import CropSampler, TileDataset, open_sources
 from satsr.degrade import area_downsample
+from satsr.discriminator import Discriminator
 from satsr.gan import Nets, adam, adversarial_step, pretrain_step
 from satsr.manifest import Manifest, SceneRecord, TileRecord, save_manifest, scene_paths
-from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.models import Generator, GeneratorSpec
 from satsr.normalise import Normalisation
 from satsr.train import run_training
 

@@ -125,8 +125,9 @@ def check(cfg: TrainConfig) -> None:
         problems.append(f"hr_crop must be a multiple of 4 and >= 8 (got {cfg.hr_crop})")
     if cfg.generator not in _generators():
         problems.append(f"generator must be one of {', '.join(_generators())} (got {cfg.generator!r})")
+    from satsr.discriminator import AUGMENTS, D_HEADS
     from satsr.losses import ADV_LOSSES, PIXEL_LOSSES  # torch: only once a config is built, never for --help
-    from satsr.models import AUGMENTS, D_HEADS, UPSAMPLERS
+    from satsr.models import UPSAMPLERS
 
     for name, value, known in (("degrade", cfg.degrade, DEGRADE_MODES), ("d_head", cfg.d_head, D_HEADS),
                                ("lr_schedule", cfg.lr_schedule, LR_SCHEDULES),

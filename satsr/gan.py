@@ -21,10 +21,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from satsr.config import TrainConfig
 from satsr.dataset import Source, same_normalisation
+from satsr.discriminator import Discriminator
 from satsr.errors import WeightsError
 from satsr.generators import build_generator, read_spec
 from satsr.losses import ADV_LOSSES, PIXEL_LOSSES, d_statistics, gradient_penalty, masked_l1
-from satsr.models import Discriminator, gaussian_blur
+from satsr.models import gaussian_blur
 from satsr.precision import Precision
 from satsr.reparam import reparameterise
 from satsr.spec import Spec

@@ -16,11 +16,12 @@ from scipy.ndimage import gaussian_filter, laplace
 from satsr.config import TrainConfig
 from satsr.dataset import TileDataset, open_sources
 from satsr.degrade import Degradation, RandomDegradation, degrade, degrade_random
+from satsr.discriminator import Discriminator
 from satsr.errors import UsageError
 from satsr.gan import content_loss
 from satsr.losses import PIXEL_LOSSES
 from satsr.manifest import load_manifest, save_manifest, scene_paths
-from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.models import Generator, GeneratorSpec
 from satsr.train import run_training
 from satsr.weights import load_weights
 from tests.support import smooth_image

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from satsr.discriminator import Discriminator
 from satsr.errors import DataError, OutputExistsError, WeightsError
-from satsr.models import Discriminator, Generator, GeneratorSpec
+from satsr.models import Generator, GeneratorSpec
 from satsr.normalise import Normalisation
 from satsr.outputs import atomic_output
 from satsr.raster import open_raster, read_window
