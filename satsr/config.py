@@ -125,7 +125,7 @@ def check(cfg: TrainConfig) -> None:
         problems.append(f"hr_crop must be a multiple of 4 and >= 8 (got {cfg.hr_crop})")
     if cfg.generator not in _generators():
         problems.append(f"generator must be one of {', '.join(_generators())} (got {cfg.generator!r})")
-    from satsr.discriminator import AUGMENTS, D_HEADS
+    from satsr.discriminator import D_HEADS, augment_policy
     from satsr.losses import ADV_LOSSES, PIXEL_LOSSES  # torch: only once a config is built, never for --help
     from satsr.models import UPSAMPLERS
 
@@ -136,8 +136,10 @@ def check(cfg: TrainConfig) -> None:
                                ("pixel_loss", cfg.pixel_loss, tuple(PIXEL_LOSSES))):  # fmt: skip
         if value not in known:
             problems.append(f"{name} must be one of {', '.join(known)} (got {value!r})")
-    if unknown := set(filter(None, cfg.d_augment.split(","))) - set(AUGMENTS):
-        problems.append(f"d_augment must list some of {', '.join(AUGMENTS)} (got {', '.join(unknown)})")
+    try:
+        augment_policy(cfg.d_augment)
+    except ValueError as exc:
+        problems.append(str(exc))
     if cfg.device not in DEVICES:
         problems.append(f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
     if cfg.precision not in PRECISIONS:

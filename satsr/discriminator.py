@@ -36,9 +36,7 @@ class Discriminator(nn.Module):
     ) -> None:  # fmt: skip
         super().__init__()
         self.highpass = highpass
-        self.augment = tuple(p for p in augment.split(",") if p)
-        if set(self.augment) - set(AUGMENTS):
-            raise ValueError(f"discriminator augment {augment!r}: some of {', '.join(AUGMENTS)} (commas)")
+        self.augment = augment_policy(augment)
         widths = [features, features, 2 * features, 2 * features, 4 * features, 4 * features, 8 * features]
         layers: list[nn.Module] = [nn.Conv2d(bands, features, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         for i, (cin, cout) in enumerate(itertools.pairwise(widths)):
@@ -116,3 +114,11 @@ def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
 
 
 AUGMENTS = {"color": _colour, "translation": _translate, "cutout": _cutout}
+
+
+def augment_policy(text: str) -> tuple[str, ...]:
+    """A comma-separated DiffAugment policy ("": none) as the names `diff_augment` applies in turn."""
+    policy = tuple(name for name in text.split(",") if name)
+    if unknown := [name for name in policy if name not in AUGMENTS]:
+        raise ValueError(f"d_augment must list some of {', '.join(AUGMENTS)} (got {', '.join(unknown)})")
+    return policy
