@@ -38,8 +38,10 @@ def describe(label: str, weights: LoadedWeights) -> str:
     spec, g = weights.generator.spec, weights.generator
     params = sum(p.numel() for p in g.parameters())
     size = weights.path.stat().st_size / 1e6
-    return (f"{label}: {weights.path.name}, {spec.features}x{spec.blocks} {spec.upsampler}, "
-            f"{params / 1e6:.2f} M parameters, {size:.1f} MB, receptive radius {g.receptive_radius} LR px")
+    return (
+        f"{label}: {weights.path.name}, {spec.features}x{spec.blocks} {spec.upsampler}, "
+        f"{params / 1e6:.2f} M parameters, {size:.1f} MB, receptive radius {g.receptive_radius} LR px"
+    )
 
 
 def main() -> None:

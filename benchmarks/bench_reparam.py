@@ -68,8 +68,10 @@ def main() -> None:
     base = {"features": args.features, "blocks": args.blocks, "upsampler": "shuffle-direct"}
     forms = {"plain": TrainConfig(**base), "online": TrainConfig(**base, reparam=True),
              "branches": TrainConfig(**base, reparam=True)}  # fmt: skip
-    rounds = [{form: step_ms(cfg, form, args.steps, args.precision) for form, cfg in forms.items()}
-              for _ in range(args.rounds)]  # interleaved, so load from other processes hits all forms
+    rounds = [
+        {form: step_ms(cfg, form, args.steps, args.precision) for form, cfg in forms.items()}
+        for _ in range(args.rounds)
+    ]  # interleaved, so load from other processes hits all forms
     best = {form: min(r[form] for r in rounds) for form in forms}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.precision}; "
           f"G {args.features}x{args.blocks} shuffle-direct; batch 16 of 96 px HR")  # fmt: skip

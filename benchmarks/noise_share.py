@@ -57,8 +57,10 @@ def main() -> None:
             sums["hr"].append((hr[k] - base[k])[:, valid])
     drawn, model, hr = (rms(np.concatenate(sums[k], axis=1)) for k in ("drawn", "model", "hr"))
     print(f"{args.dataset.name} {args.split}, {len(tiles)} tiles, model {args.model}")
-    print(f"RMS DN: drawn by the noise {drawn:.2f}; the model's detail (SR - bicubic) {model:.2f}; "
-          f"the HR's detail (HR - bicubic) {hr:.2f}")
+    print(
+        f"RMS DN: drawn by the noise {drawn:.2f}; the model's detail (SR - bicubic) {model:.2f}; "
+        f"the HR's detail (HR - bicubic) {hr:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,11 @@ def main() -> None:
             cells = " | ".join(_fmt(scores[m].overall, m) for m in metrics)
             print(f"| {dataset.name} {args.split} ({tiles} tiles) | {method} | {cells} |")
         for i, base in enumerate(first.crops):
-            crops.append({"LR": base["LR"], "lanczos": base["lanczos"]}
-                         | {label: r.crops[i]["sr"] for label, r in reports.items()} | {"HR": base["HR"]})
+            crops.append(
+                {"LR": base["LR"], "lanczos": base["lanczos"]}
+                | {label: r.crops[i]["sr"] for label, r in reports.items()}
+                | {"HR": base["HR"]}
+            )
         norm = first.display_norm
         seconds = ", ".join(f"{label} {r.seconds:.0f}" for label, r in reports.items())
         print(f"| {dataset.name}: seconds | {seconds} |" + " |" * len(metrics))

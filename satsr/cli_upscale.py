@@ -27,9 +27,7 @@ def upscale(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (torch names).")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 where native), fp32 or bf16.")] = "auto",
     cog: Annotated[bool, typer.Option("--cog", help="Write Cloud-Optimized GeoTIFFs.")] = False,
-    overviews: Annotated[
-        bool, typer.Option("--overviews", help="Add overviews to plain GeoTIFFs.")
-    ] = False,
+    overviews: Annotated[bool, typer.Option("--overviews", help="Add overviews to plain GeoTIFFs.")] = False,
     co: Annotated[
         list[str] | None, typer.Option("--co", help="GDAL creation option, as rio.", metavar="KEY=VAL")
     ] = None,

@@ -140,4 +140,3 @@ def _methods(
         "bicubic": bicubic(lr, norm, scale),
         "lanczos": np.stack([lanczos(tile, scale) for tile in lr]),
     }
-

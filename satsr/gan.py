@@ -102,13 +102,17 @@ def initial_generator(cfg: TrainConfig, source: Source) -> nn.Module:
     loaded = load_weights(cfg.init_weights)
     m = source.manifest
     if loaded.meta.architecture != cfg.generator:
-        raise WeightsError(f"{loaded.path}: architecture {loaded.meta.architecture} differs from this run's "
-                           f"{cfg.generator}; set generator to match the weights or start without "
-                           "init_weights")
+        raise WeightsError(
+            f"{loaded.path}: architecture {loaded.meta.architecture} differs from this run's "
+            f"{cfg.generator}; set generator to match the weights or start without "
+            "init_weights"
+        )
     if loaded.scale != m.scale:
-        raise WeightsError(f"{loaded.path}: upscales by {loaded.scale} but {source.root} is prepared for "
-                           f"{m.scale}x; prepare the data at the weights' scale or start without "
-                           "init_weights")
+        raise WeightsError(
+            f"{loaded.path}: upscales by {loaded.scale} but {source.root} is prepared for "
+            f"{m.scale}x; prepare the data at the weights' scale or start without "
+            "init_weights"
+        )
     have_d, want_d = loaded.meta.spec.to_dict(), run_spec(cfg, m.bands, m.scale).to_dict()
     # weights without noise may start a noise-injected run, and fewer blocks a deeper one (load_init)
     names = [k for k in have_d if k != "scale" and (k != "noise" or have_d[k])]

@@ -74,6 +74,7 @@ def make_prepared(tmp_path: Path) -> Callable[..., Path]:
     Options: those of `tests.support.write_prepared` (tiles per split, lr_tile, bands, dtype,
     normalisation, seed, scale).
     """
+
     def factory(name: str = "data", **options: Any) -> Path:
         return write_prepared(tmp_path / name, **options)
 

@@ -339,7 +339,6 @@ def test_real_nairobi_pair_untrained_generator_ties_bicubic(tmp_path: Path) -> N
     assert report.scores["sr"]["lr_psnr"].overall > 40 and report.scores["sr"]["sharpness"].overall < 1
 
 
-
 def test_raster_lanczos_windows_equal_a_warp_of_the_whole_scene(
     make_raster: RasterFactory, rng: np.random.Generator
 ) -> None:
