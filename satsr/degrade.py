@@ -145,15 +145,8 @@ class RandomDegradation:
     stored_prob: float = 0.0  # training crops that keep the LR prepare stored (its recipe) instead
 
     def __post_init__(self) -> None:
-        probs = (
-            "sharp_prob",
-            "aniso_prob",
-            "noise_prob",
-            "sharpen_prob",
-            "second_prob",
-            "jpeg_prob",
-            "stored_prob",
-        )
+        probs = ("sharp_prob", "aniso_prob", "noise_prob", "sharpen_prob", "second_prob", "jpeg_prob",
+                 "stored_prob")  # fmt: skip
         bad = [n for n in probs if not 0 <= getattr(self, n) <= 1]
         if bad or not 0.3 <= self.sigma_max <= 8 or not 0 <= self.noise_max <= 64:
             raise UsageError(f"random degradation: need probabilities in [0, 1], 0.3 <= sigma_max <= 8 and "

@@ -47,18 +47,8 @@ from satsr.weights import resolve_weights, save_weights
 
 MetricsCallback = Callable[[dict[str, Any]], None]
 # fixed on resume
-ARCH_FIELDS = (
-    "generator",
-    "features",
-    "blocks",
-    "upsampler",
-    "conditioned",
-    "noise",
-    "reparam",
-    "d_features",
-    "d_head",
-    "d_highpass",
-)
+ARCH_FIELDS = ("generator", "features", "blocks", "upsampler", "conditioned", "noise", "reparam",
+               "d_features", "d_head", "d_highpass")  # fmt: skip
 
 
 @dataclass
