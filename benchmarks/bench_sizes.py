@@ -65,7 +65,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     flush_denormals()
-    torch.manual_seed(0)
     base = output_mp_per_s(load_weights(BASELINE), "fp32", args.scene, args.repeats)
     print(f"threads {torch.get_num_threads()}, LR scene {args.scene} px, tile {UpscaleOptions().tile} px")
     print("| generator | params | precision | output MP/s | vs 0.1 fp32 |")
