@@ -13,10 +13,8 @@ is `satsr evaluate` of runs trained with one recipe (weights/EXPERIMENTS.md, "Ge
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.bench_precision import timed  # noqa: E402
 from satsr.inference import TileRunner  # noqa: E402
 from satsr.models import flush_denormals  # noqa: E402
 from satsr.precision import resolve_precision  # noqa: E402
@@ -42,19 +41,14 @@ def sized_weights(tmp: Path, features: int, blocks: int) -> LoadedWeights:
 
 
 def output_mp_per_s(weights: LoadedWeights, precision: str, scene: int, repeats: int) -> float:
-    """Output MP/s of the model alone over every tile of a scene x scene LR scene (median of repeats)."""
+    """Output MP/s of the model alone over every tile of a scene x scene LR scene (median of repeats,
+    after a warm-up)."""
     runner = TileRunner(weights.generator, weights.normalisation, resolve_precision(precision, "cpu"))
     tile = UpscaleOptions().tile
     ctx = next(plan_tiles(scene, scene, tile, weights.generator.receptive_radius)).context
     x = np.random.default_rng(0).random((1, weights.generator.spec.bands, int(ctx.height), int(ctx.width)))
     x = x.astype(np.float32)
-    runner.infer(x)  # warm-up: oneDNN builds its kernels on first use
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        runner.infer(x)
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times) * tile_count(scene, scene, tile)
+    seconds = timed(lambda: runner.infer(x), repeats) * tile_count(scene, scene, tile)
     return (4 * scene) ** 2 / 1e6 / seconds
 
 
