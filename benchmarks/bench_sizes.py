@@ -1,9 +1,11 @@
 """The speed side of the generator-size trade-off: model-only upscale speed per size, in bf16.
 
-    python benchmarks/bench_sizes.py [--sizes 32x8,48x16,64x8,64x16,96x16,64x24] [--scene 1024] [--repeats 5]
+    python benchmarks/bench_sizes.py [--sizes 32x8,48x16,64x8,64x16,96x16,64x24,span48x6] [--scene 1024]
+        [--repeats 5]
 
-For every size FxB (features x residual blocks, shuffle-direct upsampler; random weights, since speed does
-not depend on the values) and for the 0.1 generator in fp32 (the speed a new default must not fall below):
+For every size FxB (features x residual blocks of an srresnet with the shuffle-direct upsampler, or, as
+spanFxB, features x attention blocks of a span generator; random weights, since speed does not depend on
+the values) and for the 0.1 generator in fp32 (the speed a new default must not fall below):
 the seconds `TileRunner.infer` takes for all the tiles `satsr upscale` cuts from a SCENE x SCENE px LR scene
 (default tile and context), as output MP/s, and that speed over the 0.1 generator's in the same run. Run it
 with OMP_NUM_THREADS=1 and taskset to compare with the one-core figures of the model card. The quality side
@@ -30,14 +32,19 @@ from satsr.precision import resolve_precision  # noqa: E402
 from satsr.tiling import plan_tiles, tile_count  # noqa: E402
 from satsr.upscale import UpscaleOptions  # noqa: E402
 from satsr.weights import LoadedWeights, load_weights  # noqa: E402
-from tests.support import save_tiny_weights, tiny_generator  # noqa: E402
+from tests.support import save_tiny_weights, tiny_generator, tiny_span  # noqa: E402
 
 BASELINE = ROOT / "weights" / "previous" / "satsr_x4_gan_0.1.safetensors"
 
 
-def sized_weights(tmp: Path, features: int, blocks: int) -> LoadedWeights:
-    g = tiny_generator(features=features, blocks=blocks, upsampler="shuffle-direct", detail=0.02)
-    return load_weights(save_tiny_weights(tmp / f"g{features}x{blocks}.safetensors", g))
+def sized_weights(tmp: Path, size: str) -> LoadedWeights:
+    """Weights of an srresnet "FxB" (shuffle-direct) or a span generator "spanFxB"."""
+    features, blocks = (int(v) for v in size.removeprefix("span").split("x"))
+    if size.startswith("span"):
+        g = tiny_span(features=features, blocks=blocks, detail=0.02)
+    else:
+        g = tiny_generator(features=features, blocks=blocks, upsampler="shuffle-direct", detail=0.02)
+    return load_weights(save_tiny_weights(tmp / f"{size}.safetensors", g))
 
 
 def output_mp_per_s(weights: LoadedWeights, precision: str, scene: int, repeats: int) -> float:
@@ -54,7 +61,7 @@ def output_mp_per_s(weights: LoadedWeights, precision: str, scene: int, repeats:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="32x8,48x16,64x8,64x16,96x16,64x24")
+    parser.add_argument("--sizes", default="32x8,48x16,64x8,64x16,96x16,64x24,span48x6")
     parser.add_argument("--scene", type=int, default=1024, help="LR scene side in px")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -66,11 +73,11 @@ def main() -> None:
     print(f"| 0.1 (32x8 x2-stages) | 0.23 M | fp32 | {base:.2f} | 1.00 |")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
-            features, blocks = (int(v) for v in size.split("x"))
-            weights = sized_weights(Path(tmp), features, blocks)
+            weights = sized_weights(Path(tmp), size)
             params = sum(p.numel() for p in weights.generator.parameters()) / 1e6
             speed = output_mp_per_s(weights, "bf16", args.scene, args.repeats)
-            print(f"| {size} shuffle-direct | {params:.2f} M | bf16 | {speed:.2f} | {speed / base:.2f} |")
+            name = size if size.startswith("span") else f"{size} shuffle-direct"
+            print(f"| {name} | {params:.2f} M | bf16 | {speed:.2f} | {speed / base:.2f} |")
 
 
 if __name__ == "__main__":

@@ -162,6 +162,10 @@ def check(cfg: TrainConfig) -> None:
                "grad_clip", "d_highpass", "pixel_lowpass", "noise_init")  # fmt: skip
     problems += [f"{n} must be a finite number >= 0 (got {getattr(cfg, n)})" for n in weights
                  if not (math.isfinite(getattr(cfg, n)) and getattr(cfg, n) >= 0)]  # fmt: skip
+    srresnet_only = [name for name in ("conditioned", "noise", "reparam") if getattr(cfg, name)]
+    if cfg.generator != "srresnet" and srresnet_only:
+        names = ", ".join(srresnet_only)
+        problems.append(f"{names}: only generator 'srresnet' has this (got {cfg.generator!r})")
     if cfg.noise_init and not cfg.noise:
         problems.append("noise_init needs noise = true")
     if not (0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1):

@@ -13,10 +13,12 @@ from typing import Any
 from torch import nn
 
 from satsr.models import Generator
+from satsr.span import SpanGenerator
 from satsr.spec import Spec
 
 GENERATORS: dict[str, Any] = {
     "srresnet": Generator,  # satsr/models.py: residual trunk, pixel-shuffle x2 stages, bicubic skip
+    "span": SpanGenerator,  # satsr/span.py: parameter-free attention blocks, one pixel shuffle, bicubic skip
 }
 DEFAULT_GENERATOR = "srresnet"
 

@@ -45,6 +45,19 @@ def tiny_generator(
     return g
 
 
+def tiny_span(bands: int = 3, detail: float = 0.0, seed: int = 0, **spec: Any) -> Any:
+    """A span generator (features=8, blocks=2 unless given); `detail` > 0: its last conv drawn, this std."""
+    import torch
+
+    from satsr.span import SpanGenerator, SpanSpec
+
+    torch.manual_seed(seed)
+    g = SpanGenerator(SpanSpec(bands=bands, **{"features": 8, "blocks": 2, **spec}))
+    if detail:
+        torch.nn.init.normal_(g.upsample[0].weight, std=detail)
+    return g
+
+
 def save_tiny_weights(
     path: Path, generator: Any = None, dtype: str = "uint8", metadata: dict[str, Any] | None = None,
     high: float = 4095.0,

@@ -24,7 +24,7 @@ from satsr.manifest import load_manifest, save_manifest, scene_paths
 from satsr.models import Generator, GeneratorSpec
 from satsr.train import run_training
 from satsr.weights import load_weights
-from tests.support import smooth_image
+from tests.support import smooth_image, tiny_span
 from tests.test_train_resume import TINY, _same
 
 
@@ -177,8 +177,10 @@ def test_cosine_schedule_and_config_refusals() -> None:
             TrainConfig(**bad)  # type: ignore[arg-type]
 
 
-def test_shuffle_direct_generator_starts_as_bicubic_and_has_its_radius() -> None:
-    g = Generator(GeneratorSpec(features=8, blocks=2, upsampler="shuffle-direct")).eval()
+@pytest.mark.parametrize("architecture", ["srresnet", "span"])
+def test_shuffle_direct_generators_start_as_bicubic_and_have_their_radius(architecture: str) -> None:
+    shuffle_direct = Generator(GeneratorSpec(features=8, blocks=2, upsampler="shuffle-direct"))
+    g = (shuffle_direct if architecture == "srresnet" else tiny_span()).eval()
     lr = torch.rand(1, 3, 40, 40)
     with torch.no_grad():
         base = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)

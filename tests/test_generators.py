@@ -18,11 +18,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from satsr.config import TrainConfig
-from satsr.errors import WeightsError
+from satsr.errors import UsageError, WeightsError
 from satsr.gan import load_init
 from satsr.generators import GENERATORS
 from satsr.models import NOISE_CHANNELS, position_noise
 from satsr.reparam import RepConv, fold, reparameterise
+from satsr.span import SpanGenerator
 from satsr.spec import Spec
 from satsr.train import run_training
 from satsr.upscale import UpscaleOptions, upscale_file
@@ -83,10 +84,32 @@ def test_a_registered_architecture_trains_saves_loads_and_upscales(
         assert ds.read().shape == (3, 160, 160) and ds.tags()["SATSR_SCALE"] == "4"
 
 
+def test_span_trains_saves_loads_and_upscales(make_prepared, make_raster, tmp_path: Path) -> None:
+    data = make_prepared(lr_tile=12)
+    run = tmp_path / "run"
+    run_training([data], run, TrainConfig(**{**TINY, "generator": "span", "blocks": 2}))  # type: ignore[arg-type]
+    loaded = load_weights(run / "final.safetensors")
+    assert isinstance(loaded.generator, SpanGenerator)
+    spec = {"name": "span", "bands": 3, "features": 8, "blocks": 2, "scale": 4}
+    assert loaded.metadata["architecture"] == spec
+    assert loaded.generator.upsample[0].weight.any()  # trained: more than the bicubic it starts as
+    out = upscale_file(make_raster("lr.tif", smooth_image(np.random.default_rng(0), 3, 40, 40)),
+                       tmp_path / "sr.tif", loaded, UpscaleOptions(tile=16))  # fmt: skip
+    assert out.hr_size == (160, 160)
+    result = run_cli("info", run / "final.safetensors")
+    assert result.returncode == 0 and "span" in result.stdout and "8 features, 2 blocks" in result.stdout
+
+
+@pytest.mark.parametrize("option", ["conditioned", "noise", "reparam"])
+def test_srresnet_options_are_refused_for_another_generator(option: str) -> None:
+    with pytest.raises(UsageError, match=f"{option}: only generator 'srresnet' has this"):
+        TrainConfig(generator="span", **{option: True})  # type: ignore[arg-type]
+
+
 def test_unknown_architecture_is_one_clear_line(toy, tmp_path: Path) -> None:
     path = save_tiny_weights(tmp_path / "toy.safetensors", ToyGenerator())
     del GENERATORS["toy"]  # a file from a satsr that knows more architectures than this one
-    with pytest.raises(WeightsError, match=r"architecture 'toy' is not one this satsr builds \(srresnet\)"):
+    with pytest.raises(WeightsError, match=r"'toy' is not one this satsr builds \(srresnet, span\)"):
         load_weights(path)
     result = run_cli("info", path)
     assert result.returncode == 1 and "architecture 'toy'" in result.stderr

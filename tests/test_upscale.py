@@ -27,7 +27,7 @@ from satsr.scenes import collect_scenes, output_paths
 from satsr.upscale import UpscaleOptions, upscale_file, upscale_many
 from satsr.weights import LoadedWeights, load_weights, save_weights
 from tests import support
-from tests.support import InlineExecutor, save_tiny_weights, smooth_image, tiny_generator
+from tests.support import InlineExecutor, save_tiny_weights, smooth_image, tiny_generator, tiny_span
 
 GEOGRAPHIC = Affine(2.7e-6, 0, 2.35, 0, -2.7e-6, 48.86)  # ~30 cm pixels in degrees (Paris)
 
@@ -35,10 +35,13 @@ GEOGRAPHIC = Affine(2.7e-6, 0, 2.35, 0, -2.7e-6, 48.86)  # ~30 cm pixels in degr
 def tiny_weights(
     tmp_path: Path, bands: int = 3, dtype: str = "uint8", detail: bool = True, upsampler: str = "x2-stages"
 ) -> LoadedWeights:
-    """A features=8, blocks=1 generator; `detail` gives it a non-zero last conv so it is more than bicubic."""
-    generator = tiny_generator(
-        bands, detail=0.05 if detail else 0, bias=0.01 if detail else 0, upsampler=upsampler
-    )
+    """A features=8, blocks=1 srresnet with this upsampler (or "span": a features=8, blocks=2 span generator);
+    `detail` gives it a non-zero last conv so it is more than bicubic."""
+    if upsampler == "span":
+        generator = tiny_span(bands, detail=0.05 if detail else 0)
+    else:
+        generator = tiny_generator(bands, detail=0.05 if detail else 0, bias=0.01 if detail else 0,
+                                   upsampler=upsampler)  # fmt: skip
     kind = "" if upsampler == "x2-stages" else f"-{upsampler}"
     path = tmp_path / f"w{bands}{dtype}{int(detail)}{kind}.safetensors"
     return load_weights(save_tiny_weights(path, generator, dtype))
@@ -69,7 +72,7 @@ def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("tile", "batch", "precision", "upsampler"),
     [(16, 3, "fp32", "x2-stages"), (24, 1, "fp32", "x2-stages"), (16, 3, "bf16", "x2-stages"),
-     (16, 3, "fp32", "shuffle-direct"), (16, 3, "bf16", "shuffle-direct")],
+     (16, 3, "fp32", "shuffle-direct"), (16, 3, "bf16", "shuffle-direct"), (16, 3, "bf16", "span")],
 )  # fmt: skip
 def test_tiled_equals_whole_image_with_a_real_generator(
     tmp_path, make_raster, rng, tile, batch, precision, upsampler
