@@ -111,6 +111,10 @@ def train(
     datasets: Annotated[list[str], typer.Argument(help="Prepared dataset directories (mixed when several).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Run directory: checkpoint, logs, weights.")],
     config: Annotated[str | None, typer.Option(help="TOML file overriding TrainConfig fields.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="NAME=VALUE", help="Any config field, over --config (repeatable)."),
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Total steps, pretraining included.")] = None,
     pretrain_steps: Annotated[int | None, typer.Option(help="Pixel-loss steps before the GAN phase.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Crops per step per process [16].")] = None,
@@ -124,7 +128,7 @@ def train(
     """Train a 4x generator: pixel-loss pretraining, then the adversarial phase."""
     from pathlib import Path
 
-    from satsr.config import resolve, saved_config
+    from satsr.config import parse_assignments, resolve, saved_config
     from satsr.train import run_training
 
     flags = {"steps": steps, "pretrain_steps": pretrain_steps, "batch_size": batch_size, "device": device,
@@ -134,7 +138,8 @@ def train(
 
         refuse_inputs([Path(output)], [Path(config)], "run directory")
     base = saved_config(Path(output)) if resume else None
-    cfg = resolve(config, flags, base)
+    given = {name: value for name, value in flags.items() if value is not None}
+    cfg = resolve(config, parse_assignments(set_ or []) | given, base)
     command = " ".join(["satsr", *sys.argv[1:]])
 
     with views.rich_progress() as report:

@@ -205,6 +205,21 @@ def _checked_overrides(base: TrainConfig, overrides: dict[str, Any], source: str
     return clean
 
 
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """`--set NAME=VALUE` items as options: each value read as a TOML value (48, 4e-4, true, "a b"), else
+    as text (span, color,translation)."""
+    options: dict[str, Any] = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--set {item}: give NAME=VALUE, e.g. --set features=48")
+        try:
+            options[name.strip()] = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            options[name.strip()] = text.strip()
+    return options
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Options from a TOML file: top-level keys, or a [train] table."""
     path = Path(path)

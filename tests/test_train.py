@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from satsr.cli import app
-from satsr.config import TrainConfig, resolve, saved_config, to_toml
+from satsr.config import TrainConfig, parse_assignments, resolve, saved_config, to_toml
 from satsr.errors import DataError, OutputExistsError, TrainingError, UsageError, WeightsError
 from satsr.normalise import Normalisation
 from satsr.reparam import reparameterise
@@ -253,6 +253,22 @@ def test_config_precedence_and_errors(tmp_path: Path) -> None:
         resolve(tmp_path / "missing.toml", {})
 
 
+def test_set_overrides_any_field_over_the_file(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path / "c.toml", steps=100, features=16)
+    items = ["features=8", "generator=span", "lr_pretrain=4e-4", "noise_init=0", "reparam=false",
+             "d_augment=color,translation", "degrade = random"]  # fmt: skip
+    sets = parse_assignments(items)
+    cfg = resolve(toml, sets | {"steps": 60, "pretrain_steps": 60})
+    assert (cfg.features, cfg.generator, cfg.lr_pretrain, cfg.noise_init) == (8, "span", 4e-4, 0.0)
+    assert (cfg.d_augment, cfg.degrade, cfg.reparam, cfg.steps) == ("color,translation", "random", False, 60)
+    with pytest.raises(UsageError, match="--set features: give NAME=VALUE"):
+        parse_assignments(["features"])
+    with pytest.raises(UsageError, match="unknown training option 'featurez'"):
+        resolve(None, parse_assignments(["featurez=8"]))
+    with pytest.raises(UsageError, match=r"features must be int, got 8\.5"):
+        resolve(None, parse_assignments(["features=8.5"]))
+
+
 def test_cli_errors_are_one_line(make_prepared: Callable[..., Path], tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -267,4 +283,7 @@ def test_cli_errors_are_one_line(make_prepared: Callable[..., Path], tmp_path: P
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and str(missing) in result.stderr
+    result = subprocess.run([*cmd[:-2], "--set", "blocks"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "--set blocks: give NAME=VALUE" in result.stderr
     assert not (tmp_path / "r").exists()
