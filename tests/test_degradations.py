@@ -179,8 +179,10 @@ def test_cosine_schedule_and_config_refusals() -> None:
 
 @pytest.mark.parametrize("architecture", ["srresnet", "span"])
 def test_shuffle_direct_generators_start_as_bicubic_and_have_their_radius(architecture: str) -> None:
-    shuffle_direct = Generator(GeneratorSpec(features=8, blocks=2, upsampler="shuffle-direct"))
-    g = (shuffle_direct if architecture == "srresnet" else tiny_span()).eval()
+    if architecture == "srresnet":
+        g = Generator(GeneratorSpec(features=8, blocks=2, upsampler="shuffle-direct")).eval()
+    else:
+        g = tiny_span().eval()
     lr = torch.rand(1, 3, 40, 40)
     with torch.no_grad():
         base = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)
