@@ -32,6 +32,10 @@ cp runs/x4/psnr.safetensors weights/previous/satsr_x4_psnr_0.1.safetensors
 satsr prepare --degrade "$pairs/dar_es_salaam_aerial_7.5cm.tif" "$pairs/nairobi_aerial_7.5cm.tif" -o data/pairs_hr
 satsr prepare --degrade "$pairs"/{dar_es_salaam,nairobi}_aerial_7.5cm.tif "$data"/aerial/oam/*.tif \
   "$data/aerial/nl_25cm.tif" --hr-gsd 0.3 --stride 16 --valid-fraction 0.99 -o data/coarse30
+# The same 30 cm tiles with a BI stored LR (psnr's stage 4 keeps it for half their crops; also a val kind).
+satsr prepare --degrade "$pairs"/{dar_es_salaam,nairobi}_aerial_7.5cm.tif "$data"/aerial/oam/*.tif \
+  "$data/aerial/nl_25cm.tif" --hr-gsd 0.3 --stride 16 --valid-fraction 0.99 --blur-sigma 0,0 \
+  --noise-sigma 0 --kernel bicubic -o data/coarse30_bi
 
 # Held-out kinds beyond the Gaussian recipe: SJER and the two WorldView-3 scenes downsampled by
 # antialiased bicubic ("BI"), never trained on.
@@ -40,17 +44,18 @@ satsr prepare --degrade "$data"/aerial/neon/SJER_*.tif --test-scenes 'SJER_*' --
 satsr prepare --degrade "$data"/satellite/wv3_{vegas_rgba,paris_rgb}_30cm.tif --test-scenes '*' \
   --blur-sigma 0,0 --noise-sigma 0 --kernel bicubic --stride 32 --valid-fraction 0.99 -o data/wv3_bi
 
-# The shipped `psnr`: a 64x16 generator in three stages (weights/x4_stage*.toml say why each exists).
+# The shipped `psnr`: a 64x16 generator in four stages (weights/x4_stage*.toml say why each exists).
 satsr train data/pairs data/aerial data/pairs_hr -o runs/x4_1 --config weights/x4_stage1_blind.toml
 satsr train data/pairs data/aerial data/pairs_hr data/coarse30 -o runs/x4_2 --config weights/x4_stage2_coarse.toml
 satsr train data/pairs data/aerial data/pairs_hr data/coarse30 -o runs/x4_3 --config weights/x4_stage3_psnr.toml
-cp runs/x4_3/final.safetensors weights/satsr_x4_psnr.safetensors   # EMA at the end of the cosine schedule
+satsr train data/pairs data/aerial data/pairs_hr data/coarse30_bi -o runs/x4_4 --config weights/x4_stage4_psnr.toml
+cp runs/x4_4/final.safetensors weights/satsr_x4_psnr.safetensors   # EMA at the end of the cosine schedule
 
-# The shipped `gan`: a 5000-step adversarial phase from that `psnr` (weights/x4_gan.toml says why).
+# The shipped `gan`: a 5000-step adversarial phase from stage 3 (weights/x4_gan.toml says why).
 satsr train data/pairs data/aerial data/pairs_hr -o runs/x4_gan --config weights/x4_gan.toml
 cp runs/x4_gan/final.safetensors weights/satsr_x4_gan.safetensors
 python benchmarks/shipped_weights.py data/pairs data/aerial data/sjer_bi data/wv3_bi \
-  --model "previous gan=weights/previous/satsr_x4_gan_0.1.safetensors" --model psnr=psnr --model gan=gan
+  --model "stage-3 psnr=runs/x4_3/final.safetensors" --model psnr=psnr --model gan=gan
 python benchmarks/bench_default.py --old weights/previous/satsr_x4_gan_0.1.safetensors --old-precision fp32
 
 # Panchromatic: the same data as Rec. 601 luminance (1 band, uint8), the same held-out places.
